@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: GPL-2.0
+# Top-level build for xdpgw: BPF objects, skeletons, gwd, gwctl, tests, demo and benchmarks.
+#
+# Order: clang BPF objects -> bpftool skeletons -> userspace (release and ASan+UBSan builds).
+# Outputs live under $(BUILD) only. V=1 shows the commands.
+
+BUILD ?= build
+V ?= 0
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-7s %s\n' "$(1)" "$(2)"
+endif
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+CC ?= gcc
+CLANG ?= clang-14
+BPFTOOL ?= bpftool
+ARCH_INCLUDE := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
+
+# Packages resolved lazily: on a fresh machine pkg-config only answers after `make deps`.
+PKGS := libbpf libelf zlib libnl-3.0 libnl-route-3.0 libh2o-evloop openssl yaml-0.1 jansson \
+	hiredis libcurl
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lcrypt -lpthread -lm
+
+BPF_CFLAGS := -target bpf -O2 -g -mcpu=v3 -Wall -Werror -Iinclude -Ibpf -I$(ARCH_INCLUDE)
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+XDPGW_VERSION := 0.1.0
+CFLAGS_BASE = -std=gnu11 -g -D_GNU_SOURCE -DXDPGW_VERSION=\"$(XDPGW_VERSION)\" -DH2O_USE_LIBUV=0 $(WARN) -Iinclude -Iuserspace \
+	-I$(BUILD)/include -MMD -MP $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS_release = -O2 $(CFLAGS_BASE)
+CFLAGS_asan = -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined $(CFLAGS_BASE)
+LDFLAGS_release :=
+LDFLAGS_asan := -fsanitize=address,undefined
+
+# ---- sources: adding a file to a directory is enough, no list to edit ----
+BPF_SRCS := $(wildcard bpf/*.bpf.c) $(wildcard selftests/bpf/progs/*.bpf.c)
+BPF_OBJS := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_SRCS)))
+SKELS := $(patsubst %.bpf.c,$(BUILD)/include/%.skel.h,$(notdir $(BPF_SRCS)))
+
+LIB_SRCS := $(wildcard userspace/lib/*.c)
+GWD_SRCS := $(filter-out userspace/gwd/main.c,$(wildcard userspace/gwd/*.c)) \
+	$(wildcard userspace/gateway/*.c) $(wildcard userspace/gateway/policies/*.c)
+CLI_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c))
+TEST_SRCS := $(wildcard selftests/unit/test_*.c) $(wildcard selftests/bpf/test_*.c)
+TOOL_SRCS := $(wildcard selftests/tools/*.c)
+
+objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
+
+GWD_release := $(BUILD)/gwd
+GWCTL_release := $(BUILD)/gwctl
+GWD_asan := $(BUILD)/asan/gwd
+GWCTL_asan := $(BUILD)/asan/gwctl
+TESTS := $(patsubst %.c,$(BUILD)/asan/tests/%,$(notdir $(TEST_SRCS)))
+TOOLS := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRCS)))
+
+.PHONY: all deps build asan tests tools clean test test-unit test-e2e demo bench bench-xdp \
+	bench-l4 bench-l7 fuzz fuzz-xdp soak format
+
+all: deps
+	$(Q)$(MAKE) --no-print-directory build
+
+build: $(GWD_release) $(GWCTL_release) $(BPF_OBJS) $(TOOLS)
+asan: $(GWD_asan) $(GWCTL_asan)
+tests: $(TESTS)
+tools: $(TOOLS)
+
+deps:
+	$(Q)mk/deps.sh
+
+# ---- BPF ----
+vpath %.bpf.c bpf selftests/bpf/progs
+
+$(BUILD)/bpf/%.bpf.o: %.bpf.c $(wildcard bpf/*.h include/xdpgw/*.h) | $(BUILD)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/include/%.skel.h: $(BUILD)/bpf/%.bpf.o | $(BUILD)/include
+	$(call msg,GENSKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+$(BUILD)/bpf $(BUILD)/include:
+	$(Q)mkdir -p $@
+
+# ---- userspace, one rule set per variant (release, asan) ----
+define variant
+$(BUILD)/$(1)/%.o: %.c | $(SKELS)
+	$$(call msg,CC,$$@)
+	$$(Q)mkdir -p $$(@D)
+	$$(Q)$$(CC) $$(CFLAGS_$(1)) -c $$< -o $$@
+
+$$(GWD_$(1)): $(call objs,$(1),userspace/gwd/main.c $(GWD_SRCS) $(LIB_SRCS))
+	$$(call msg,LINK,$$@)
+	$$(Q)$$(CC) $$(LDFLAGS_$(1)) $$^ $$(PKG_LIBS) -o $$@
+
+$$(GWCTL_$(1)): $(call objs,$(1),cli/main.c $(CLI_SRCS) $(LIB_SRCS))
+	$$(call msg,LINK,$$@)
+	$$(Q)$$(CC) $$(LDFLAGS_$(1)) $$^ $$(PKG_LIBS) -o $$@
+endef
+$(eval $(call variant,release))
+$(eval $(call variant,asan))
+
+# Object directories mirror the source tree under $(BUILD)/release and $(BUILD)/asan.
+$(BUILD)/asan/selftests/%.o $(BUILD)/release/selftests/%.o: EXTRA_CFLAGS += -Iselftests
+TEST_LINK := $(call objs,asan,$(GWD_SRCS) $(LIB_SRCS) selftests/lib/test.c)
+
+$(BUILD)/asan/tests/%: $(BUILD)/asan/selftests/unit/%.o $(TEST_LINK)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS_asan) $^ $(PKG_LIBS) -o $@
+
+$(BUILD)/asan/tests/%: $(BUILD)/asan/selftests/bpf/%.o $(TEST_LINK)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS_asan) $^ $(PKG_LIBS) -o $@
+
+# Small helper programs for e2e tests and benchmarks (test upstreams, clients).
+$(BUILD)/tools/%: $(BUILD)/release/selftests/tools/%.o $(call objs,release,$(LIB_SRCS))
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $^ $(PKG_LIBS) -o $@
+
+# ---- tests ----
+test: deps
+	$(Q)$(MAKE) --no-print-directory build asan tests
+	$(Q)selftests/run.sh all
+
+test-unit: deps
+	$(Q)$(MAKE) --no-print-directory build tests
+	$(Q)selftests/run.sh unit
+
+test-e2e: deps
+	$(Q)$(MAKE) --no-print-directory build asan
+	$(Q)selftests/run.sh e2e
+
+# ---- demo and benchmarks ----
+demo: deps
+	$(Q)$(MAKE) --no-print-directory build
+	$(Q)selftests/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory build tests
+	$(Q)selftests/bench/run.sh all
+
+bench-xdp bench-l4 bench-l7: deps
+	$(Q)$(MAKE) --no-print-directory build tests
+	$(Q)selftests/bench/run.sh $(@:bench-%=%)
+
+format:
+	$(Q)clang-format -i $(LIB_SRCS) $(GWD_SRCS) userspace/gwd/main.c cli/*.c $(wildcard userspace/*/*.h cli/*.h)
+
+clean:
+	$(call msg,CLEAN,$(BUILD))
+	$(Q)rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
