@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The module table: every gwd module, in apply order (add a module with one line here). */
+#include "gwd/module.h"
+
+const struct gwd_module *const gwd_modules[] = {
+	NULL,
+};
