@@ -47,7 +47,7 @@ route_of() {
 
 # ---- bad input: a clear error, nothing built ----
 out=$(topo_create bogus 2>&1)
-check_eq bad_layout_refused "$?:$out" "1:topo: unknown layout 'bogus' (l4, layered, ecmp)"
+check_eq bad_layout_refused "$?:$out" "1:topo: unknown layout 'bogus' (l4, layered, ecmp, chain)"
 out=$(topo_create l4 backends=0 2>&1)
 check_eq bad_option_refused "$?:$out" "1:topo: backends=0: want a number from 1 to 64"
 check_eq bad_input_builds_nothing "$(ip netns list | grep -c "^xg-$$-")" 0
@@ -142,6 +142,26 @@ if topo_create ecmp clients=2; then
 	topo_destroy
 else
 	t_fail ecmp_builds
+fi
+
+# ---- chain: generator -> balancer -> sink, routed through lb1 ----
+if topo_create chain; then
+	t_ok chain_builds
+	bad=""
+	for fam in 4 6; do
+		reach client1 "$(topo_addr be1 "$fam")" || bad="$bad client1->be1/v$fam"
+		reach be1 "$(topo_addr client1 "$fam")" || bad="$bad be1->client1/v$fam"
+	done
+	check_eq chain_client_reaches_sink_through_lb1 "${bad:-none}" none
+	check_eq chain_sink_owns_vip "$(route_of be1 "$TOPO_VIP4")" local
+	check_eq chain_lb1_two_legs "$(topo_addr lb1 4 front) $(topo_addr lb1 4 back)" \
+		"198.18.0.2 198.18.2.2"
+	out=$(topo_peer_xdp lb1 gro 2>&1)
+	check_eq chain_peer_xdp_refused "$out" \
+		"topo: the chain layout has no bridge-side peers: attach to the far end"
+	topo_destroy
+else
+	t_fail chain_builds
 fi
 
 new_links=$(comm -13 <(echo "$links_before") <(root_links) | grep -E '^(br-|[feb]-|eth[01]$)')

@@ -24,6 +24,11 @@
 #            The router has one multipath route per VIP range via every L4 node, hashed on
 #            the L4 5-tuple (fib_multipath_hash_policy=1); front nodes route via the router.
 #            topo_ecmp lb2 changes the route to use lb2 only (scale-in, failover).
+#   chain    client1 --front-- lb1 --back-- be1, point-to-point veths, no bridge (benchmarks:
+#            generator -> balancer -> sink). lb1 forwards (ip_forward); client1 and be1 route
+#            everything via lb1; be1 owns the VIP ranges. The far ends are node interfaces,
+#            so peer_xdp does not apply: attach what the test needs to be1's eth0 (any XDP
+#            program there accepts frames lb1 redirects to its eth1).
 #
 # Defaults: clients=1, lbs=1 (ecmp: 2), backends=2, gateways=2, services=4.
 # Nodes are named client1.., lb1.., be1.., gw1.., svc1.., router. Each node's interface on its
@@ -34,7 +39,7 @@
 #   front    198.18.0.0/24   2001:2::/64        router 1, lbN 1+N, clientN 9+N, gwN 19+N,
 #                                               beN 29+N
 #   edge     198.18.1.0/24   2001:2:0:1::/64    router 1, clientN 9+N
-#   back     198.18.2.0/24   2001:2:0:2::/64    gwN 19+N, svcN 39+N
+#   back     198.18.2.0/24   2001:2:0:2::/64    gwN 19+N, svcN 39+N (chain: lb1 2, be1 30)
 #   VIPs     198.18.100.0/24 2001:2:0:100::/64  TOPO_VIP4=198.18.100.1, TOPO_VIP6=2001:2:0:100::1
 # The IPv6 host part is the same decimal digits (be1: 198.18.0.30, 2001:2::30). MACs are
 # 02:00:c6:12:SEGMENT:HOST (front 00, edge 01, back 02), so tests can name them up front.
@@ -50,7 +55,7 @@
 #   topo_ns NODE            the namespace name (for ip -n, ip netns exec)
 #   topo_if NODE [SEG]      the node's interface name on SEG
 #   topo_mac NODE [SEG]     its MAC
-#   topo_peer NODE [SEG]    the bridge-side interface (in namespace "sw")
+#   topo_peer NODE [SEG]    the bridge-side interface (in namespace "sw"; chain: empty)
 #   topo_nodes [ROLE]       node names (ROLE: client, lb, backend, gateway, service, router)
 #   topo_bpffs NODE         a private bpffs directory for the node's gwd/gwctl (--bpffs)
 #   topo_show               a table of nodes, interfaces and addresses
@@ -155,20 +160,27 @@ _topo_node() {
 # _topo_join NODE SEGMENT IFNAME HOST: a veth from NODE into the segment's bridge, with the
 # segment's addresses for HOST and a MAC derived from both.
 _topo_join() {
-	local node=$1 seg=$2 ifname=$3 host=$4 mac peer n
-	n=$(ns "$node")
+	local node=$1 seg=$2 ifname=$3 host=$4 mac peer
 	mac=$(printf '02:00:c6:12:%02x:%02x' "${_TOPO_SEGID[$seg]}" "$host")
 	peer="${seg:0:1}-$node"
-	ip link add "$ifname" netns "$n" address "$mac" type veth peer name "$peer" \
+	ip link add "$ifname" netns "$(ns "$node")" address "$mac" type veth peer name "$peer" \
 		netns "$(ns sw)" || return 1
 	ip -n "$(ns sw)" link set "$peer" master "br-$seg" up || return 1
+	_topo_addrs "$node" "$seg" "$ifname" "$host" "$mac" "$peer"
+}
+
+# _topo_addrs NODE SEGMENT IFNAME HOST MAC PEER: brings the interface up with the segment's
+# addresses for HOST and records it.
+_topo_addrs() {
+	local node=$1 seg=$2 ifname=$3 host=$4 n
+	n=$(ns "$node")
 	ip -n "$n" link set "$ifname" up || return 1
 	ip -n "$n" addr add "${_TOPO_NET4[$seg]}.$host/24" dev "$ifname" || return 1
 	ip -n "$n" -6 addr add "${_TOPO_NET6[$seg]}$host/64" dev "$ifname" nodad || return 1
 	_TOPO_SEGS[$node]="${_TOPO_SEGS[$node]:+${_TOPO_SEGS[$node]} }$seg"
 	_TOPO_IF[$node,$seg]=$ifname
-	_TOPO_MAC[$node,$seg]=$mac
-	_TOPO_PEER[$node,$seg]=$peer
+	_TOPO_MAC[$node,$seg]=$5
+	_TOPO_PEER[$node,$seg]=$6
 	_TOPO_IP4[$node,$seg]="${_TOPO_NET4[$seg]}.$host"
 	_TOPO_IP6[$node,$seg]="${_TOPO_NET6[$seg]}$host"
 }
@@ -210,6 +222,8 @@ _topo_default_via() {
 topo_peer_xdp() {
 	local node=$1 mode=$2 seg peer sw obj=${BUILD:-build}/bpf/pass.bpf.o
 	_topo_known "$node" || return 1
+	[ "$_TOPO_LAYOUT" != chain ] ||
+		_topo_err "the chain layout has no bridge-side peers: attach to the far end" || return 1
 	sw=$(ns sw)
 	for seg in ${_TOPO_SEGS[$node]}; do
 		peer=${_TOPO_PEER[$node,$seg]}
@@ -260,9 +274,9 @@ topo_create() {
 	[ -z "$_TOPO_LAYOUT" ] || _topo_err "topology '$_TOPO_LAYOUT' exists: topo_destroy first" ||
 		return 1
 	case "$layout" in
-	l4 | layered) ;;
+	l4 | layered | chain) ;;
 	ecmp) lbs=2 ;;
-	*) _topo_err "unknown layout '$layout' (l4, layered, ecmp)"; return 1 ;;
+	*) _topo_err "unknown layout '$layout' (l4, layered, ecmp, chain)"; return 1 ;;
 	esac
 	shift
 	for opt in "$@"; do
@@ -280,7 +294,16 @@ topo_create() {
 		*) _topo_err "unknown option '$opt'" ;;
 		esac || return 1
 	done
+	if [ "$layout" = chain ] && [ $# -gt 0 ]; then
+		_topo_err "the chain layout takes no options"
+		return 1
+	fi
 	_TOPO_LAYOUT=$layout
+	if [ "$layout" = chain ]; then
+		_topo_build_chain || { _topo_err "building layout 'chain' failed; removing it"
+			topo_destroy; return 1; }
+		return 0
+	fi
 	if ! _topo_build "$layout" "$clients" "$lbs" "$backends" "$gateways" "$services" \
 		"$peer_xdp"; then
 		_topo_err "building layout '$layout' failed; removing it"
@@ -347,6 +370,25 @@ _topo_build() {
 	for n in $(topo_nodes lb); do
 		topo_peer_xdp "$n" "$peer_xdp" || return 1
 	done
+}
+
+# _topo_p2p SEGMENT NODE1 IF1 HOST1 NODE2 IF2 HOST2: a veth between two nodes on SEGMENT.
+_topo_p2p() {
+	local seg=$1 mac1 mac2
+	mac1=$(printf '02:00:c6:12:%02x:%02x' "${_TOPO_SEGID[$seg]}" "$4")
+	mac2=$(printf '02:00:c6:12:%02x:%02x' "${_TOPO_SEGID[$seg]}" "$7")
+	ip link add "$3" netns "$(ns "$2")" address "$mac1" type veth peer name "$6" \
+		netns "$(ns "$5")" address "$mac2" || return 1
+	_topo_addrs "$2" "$seg" "$3" "$4" "$mac1" "" && _topo_addrs "$5" "$seg" "$6" "$7" "$mac2" ""
+}
+
+_topo_build_chain() {
+	_topo_node client1 client && _topo_node lb1 lb && _topo_node be1 backend || return 1
+	_topo_p2p front client1 eth0 10 lb1 eth0 2 && _topo_p2p back lb1 eth1 2 be1 eth0 30 ||
+		return 1
+	nsx lb1 sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null &&
+		_topo_default_via client1 lb1 front && _topo_default_via be1 lb1 back &&
+		_topo_own_vips be1
 }
 
 topo_destroy() {
