@@ -128,6 +128,9 @@ $(BUILD)/tools/%: $(BUILD)/release/selftests/tools/%.o $(call objs,release,$(LIB
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $^ $(PKG_LIBS) -o $@
 
+# gwgate runs the gateway library alone (L7 tests and benchmarks): it links gwd's objects too.
+$(BUILD)/tools/gwgate: $(call objs,release,$(GWD_SRCS))
+
 # ---- tests ----
 test: deps
 	$(Q)$(MAKE) --no-print-directory build asan tests

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Internal structures of the gateway: the compiled config, runtime target state, workers. */
+#ifndef XDPGW_GATEWAY_GW_H
+#define XDPGW_GATEWAY_GW_H
+
+#include <regex.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "gateway/gateway.h"
+#include "gateway/policy.h"
+
+#define GW_MAX_WORKERS 32	/* per worker set; two sets may overlap during a restart */
+#define GW_MAX_SLOTS (2 * GW_MAX_WORKERS)
+#define GW_MAX_TARGETS 1024
+#define GW_MAX_ROUTES 4096
+#define GW_ADDRLEN 64
+#define GW_HIST_BUCKETS 14
+
+/* Relaxed per-worker counters: one writer, racy readers; no locked instruction. */
+#define GW_CTR_ADD(x, v) __atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
+#define GW_CTR_GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+static inline uint64_t gw_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline uint64_t gw_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- compiled configuration (immutable once bound) ---- */
+
+struct gw_cert {
+	char **names;		/* SNI names; the first certificate is also the default */
+	size_t nnames;
+	char *cert_path, *key_path;
+};
+
+struct gw_listener_cfg {
+	char addr[GW_ADDRLEN];	/* canonical ADDR:PORT */
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	bool tls, http2;
+	struct gw_cert *certs;
+	size_t ncerts;
+};
+
+struct gw_limits {
+	uint64_t max_body_bytes;
+	uint32_t max_header_bytes;
+	uint32_t max_headers;
+	uint32_t idle_timeout_ms;	/* keep-alive idle and request read (one libh2o timer) */
+	uint32_t write_timeout_ms;	/* TCP_USER_TIMEOUT on client sockets */
+	uint32_t tls_handshake_timeout_ms;
+	uint32_t connect_timeout_ms;	/* upstream defaults, overridable per upstream */
+	uint32_t response_timeout_ms;
+};
+
+enum gw_algo { GW_ALGO_RR, GW_ALGO_LC, GW_ALGO_HASH, GW_ALGO_P2C };
+enum gw_hash_on { GW_HASH_IP, GW_HASH_HEADER, GW_HASH_COOKIE };
+
+struct gw_tstate;
+
+struct gw_target {
+	char addr[GW_ADDRLEN];	/* canonical ADDR:PORT, the key in its upstream */
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	uint32_t weight;	/* 0: drained, takes no new requests */
+	struct gw_tstate *st;	/* runtime state, bound when the config is applied */
+};
+
+struct gw_health_cfg {
+	bool enabled;
+	char *path;
+	char *host;		/* Host header; default the target address */
+	uint32_t interval_ms, timeout_ms;
+	uint32_t healthy, unhealthy;	/* consecutive results that flip the state */
+	uint16_t status_min, status_max;
+};
+
+struct gw_passive_cfg {
+	uint32_t failures;	/* consecutive failures that eject; 0 disables */
+	uint32_t eject_ms;
+	bool on_5xx;		/* count 5xx responses as failures (connect errors always count) */
+};
+
+struct gw_ring_point {
+	uint64_t hash;
+	uint32_t target;
+};
+
+struct gw_upstream {
+	char *name;
+	uint32_t idx;
+	enum gw_algo algo;
+	enum gw_hash_on hash_on;
+	char *hash_key;		/* header or cookie name */
+	struct gw_target *targets;
+	size_t ntargets;
+	uint32_t retries;
+	uint32_t connect_timeout_ms, response_timeout_ms;
+	uint32_t keepalive_max_idle, keepalive_idle_ms;
+	struct gw_health_cfg hc;
+	struct gw_passive_cfg passive;
+	uint16_t *rr_sched;	/* smooth weighted round-robin order */
+	uint32_t rr_len;
+	struct gw_ring_point *ring;	/* consistent-hash ring, sorted */
+	uint32_t ring_len;
+};
+
+enum gw_host_kind { GW_HOST_ANY = 0, GW_HOST_WILDCARD = 1, GW_HOST_EXACT = 2 };
+enum gw_path_kind { GW_PATH_PREFIX = 0, GW_PATH_REGEX = 1, GW_PATH_EXACT = 2 };
+
+struct gw_header_match {
+	char *name;
+	char *value;		/* exact value; NULL: present with any value */
+};
+
+struct gw_policy_inst {
+	const struct gw_policy_ops *ops;
+	void *inst;
+};
+
+struct gw_route_metrics;
+
+struct gw_route {
+	char *name;
+	uint32_t idx;
+	char **hosts;
+	size_t nhosts;
+	enum gw_path_kind path_kind;
+	char *path;
+	size_t path_len;
+	regex_t re;
+	bool has_re;
+	char **methods;		/* upper case; NULL: any */
+	size_t nmethods;
+	struct gw_header_match *headers;
+	size_t nheaders;
+	bool strip_prefix;
+	char *rewrite_prefix;	/* replaces the matched prefix; NULL: keep */
+	bool preserve_host;
+	struct gw_upstream *upstream;
+	struct gw_policy_inst *policies;
+	size_t npolicies;
+	bool wants_body;
+	struct gw_route_metrics *m;	/* bound when applied */
+};
+
+/* One (host pattern, path) pair of a route, in precedence order. */
+struct gw_match {
+	const struct gw_route *route;
+	const char *host;	/* exact host, or the suffix after "*" for wildcards */
+	size_t host_len;
+	enum gw_host_kind host_kind;
+};
+
+struct gw_router {
+	struct gw_match *m;
+	size_t n;
+};
+
+struct gw_config {
+	atomic_int refs;
+	json_t *server_part;	/* workers, listeners, limits, access_log: compared for restarts */
+	uint32_t workers;
+	struct gw_listener_cfg *listeners;
+	size_t nlisteners;
+	struct gw_limits limits;
+	char *access_log;	/* path, "stderr", or NULL (off) */
+	struct gw_upstream *upstreams;
+	size_t nupstreams;
+	struct gw_route *routes;
+	size_t nroutes;
+	struct gw_router router;
+	bool bound;
+};
+
+/* ---- router.c ---- */
+int gw_router_build(struct gw_router *r, struct gw_route *routes, size_t n);
+void gw_router_free(struct gw_router *r);
+/* The most specific route for the request, or NULL. get_header(name) returns a value or NULL. */
+struct gw_req_view {
+	const char *host;
+	size_t host_len;
+	const char *path;	/* normalized, without the query */
+	size_t path_len;
+	const char *method;
+	size_t method_len;
+	bool (*get_header)(void *arg, const char *name, const char **v, size_t *len);
+	void *arg;
+};
+const struct gw_route *gw_router_match(const struct gw_router *r, const struct gw_req_view *v);
+bool gw_path_prefix_match(const char *prefix, size_t plen, const char *path, size_t len);
+
+/* ---- balancer.c ---- */
+uint64_t gw_hash64(const void *data, size_t len);
+int gw_balancer_build(struct gw_upstream *u);
+void gw_balancer_free(struct gw_upstream *u);
+/* Target index for a hash key, skipping targets for which usable(arg, i) is false; -1: none. */
+int gw_ring_lookup(const struct gw_upstream *u, uint64_t hash, bool (*usable)(void *, uint32_t),
+		   void *arg);
+
+/* ---- runtime state shared by workers ---- */
+
+struct gw_idle_conn;
+
+struct gw_tstate_slot {		/* one worker's view of a target, on its own cache line */
+	struct gw_idle_conn *idle;	/* keep-alive connections (a list) */
+	uint32_t nidle;
+	uint32_t inflight;
+	uint64_t requests, failures;
+} __attribute__((aligned(64)));
+
+struct gw_tstate {
+	struct gw_tstate *next;	/* registry list */
+	char key[GW_ADDRLEN + 128];	/* upstream/addr */
+	char upstream[128];
+	char addr[GW_ADDRLEN];
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	atomic_int down;	/* active health check says down */
+	atomic_uint fails;	/* consecutive passive failures */
+	atomic_uint_least64_t ejected_until;	/* gw_now_ms() */
+	atomic_int retired;	/* no longer in the current config */
+	/* health checker's own fields (one thread) */
+	uint64_t hc_next_at;
+	uint32_t hc_ok, hc_bad;
+	bool hc_busy;
+	struct gw_tstate_slot slot[GW_MAX_SLOTS];
+};
+
+struct gw_route_metrics_slot {
+	uint64_t status[6];	/* 1xx..5xx, [0] other */
+	uint64_t hist[GW_HIST_BUCKETS + 1];	/* last: +Inf */
+	uint64_t sum_us;
+	uint64_t upstream_hist[GW_HIST_BUCKETS + 1];
+	uint64_t upstream_sum_us;
+	uint64_t bytes_in, bytes_out;
+	int64_t inflight;
+} __attribute__((aligned(64)));
+
+struct gw_route_metrics {
+	struct gw_route_metrics *next;
+	char name[128];
+	struct gw_route_metrics_slot slot[GW_MAX_SLOTS];
+};
+
+extern const double gw_hist_bounds_s[GW_HIST_BUCKETS];
+void gw_hist_observe(uint64_t *hist, uint64_t *sum, uint64_t us);
+
+static inline bool gw_target_usable(const struct gw_target *t, uint64_t now_ms)
+{
+	const struct gw_tstate *st = t->st;
+
+	return t->weight > 0 && !atomic_load_explicit(&st->down, memory_order_relaxed) &&
+	       atomic_load_explicit(&st->ejected_until, memory_order_relaxed) <= now_ms;
+}
+
+/* ---- jsonerr.c ---- */
+/* Writes {"error":{"status":N,"code":"...","message":"..."}} into buf; returns its length. */
+size_t gw_error_json(char *buf, size_t len, int status, const char *code, const char *message);
+const char *gw_status_code_name(int status);
+
+/* ---- config.c helpers shared with tests ---- */
+int gw_parse_hostport(const char *s, struct sockaddr_storage *sa, socklen_t *salen, char *canon,
+		      char *err, size_t errlen);
+
+#endif

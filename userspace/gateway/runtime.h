@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The gateway's libh2o-facing runtime: workers, the upstream HTTP client, per-request state. */
+#ifndef XDPGW_GATEWAY_RUNTIME_H
+#define XDPGW_GATEWAY_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <h2o.h>
+
+#include "gateway/gw.h"
+
+/* picohttpparser ships inside libh2o 2.2.5 without an installed header. */
+struct phr_header {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+};
+struct phr_chunked_decoder {
+	size_t bytes_left_in_chunk;
+	char consume_trailer;
+	char _hex_count;
+	char _state;
+};
+int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status,
+		       const char **msg, size_t *msg_len, struct phr_header *headers,
+		       size_t *num_headers, size_t last_len);
+ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_t *bufsz);
+
+/* libh2o timeouts have a fixed duration each: one per distinct value, per loop. */
+struct gw_timeouts {
+	h2o_loop_t *loop;
+	size_t n;
+	struct {
+		uint64_t ms;
+		h2o_timeout_t t;
+	} e[32];
+};
+h2o_timeout_t *gw_timeout_get(struct gw_timeouts *t, uint64_t ms);
+void gw_timeouts_dispose(struct gw_timeouts *t);
+
+/* ---- upstream.c: a small HTTP/1.1 client with per-worker keep-alive pools ---- */
+
+enum gw_upcall_err {
+	GW_UP_CONNECT_FAILED,	/* refused, unreachable: nothing was sent */
+	GW_UP_CONNECT_TIMEOUT,	/* nothing was sent */
+	GW_UP_STALE,		/* a reused keep-alive connection closed before any response byte */
+	GW_UP_RESPONSE_TIMEOUT,
+	GW_UP_BAD_RESPONSE,	/* closed early or unparsable */
+};
+
+struct gw_upcall;
+struct gw_upcall_cbs {
+	/* The response head; headers point into a buffer valid only during the call. Returns 0
+	 * to go on, non-zero to abandon the call (it is then cancelled by the client). */
+	int (*on_head)(struct gw_upcall *up, int minor, int status, const char *msg,
+		       size_t msg_len, struct phr_header *h, size_t nh);
+	/* Failure before the response head; the call is over. */
+	void (*on_error)(struct gw_upcall *up, enum gw_upcall_err err);
+	/* Body bytes were appended to *up->body; eos: the call is over (err NULL if complete). */
+	void (*on_body)(struct gw_upcall *up, bool eos, const char *err);
+};
+
+struct gw_idle_conn;
+
+struct gw_upcall {
+	/* set by the caller before gw_upcall_start */
+	h2o_loop_t *loop;
+	struct gw_timeouts *tmo;
+	int slot;		/* keep-alive pool slot (worker), or -1 for no pooling */
+	struct gw_tstate *st;
+	uint32_t connect_ms, response_ms, max_idle, idle_ms;
+	h2o_iovec_t reqbufs[2];
+	size_t nreqbufs;
+	bool is_head;
+	const struct gw_upcall_cbs *cb;
+	h2o_buffer_t **body;	/* where body bytes go (owned by the caller) */
+	void *data;
+	/* internal */
+	h2o_socket_t *sock;
+	h2o_timeout_entry_t timer;
+	int state;
+	bool reused, keepalive, chunked, paused;
+	size_t content_left;	/* SIZE_MAX: until the connection closes */
+	struct phr_chunked_decoder dec;
+};
+
+/* Starts the call: a pooled connection of st for slot, or a new one. Callbacks follow. */
+void gw_upcall_start(struct gw_upcall *up);
+/* Aborts a call in progress (no callback follows). Safe when not started or finished. */
+void gw_upcall_cancel(struct gw_upcall *up);
+bool gw_upcall_active(const struct gw_upcall *up);
+/* Flow control: stop reading upstream while the client is slow. */
+void gw_upcall_pause(struct gw_upcall *up);
+void gw_upcall_resume(struct gw_upcall *up);
+/* Closes every pooled connection of st for slot (worker exit, target retired). */
+void gw_upcall_drain_idle(struct gw_tstate *st, int slot);
+
+/* ---- workers (server.c) ---- */
+
+struct gw_server;
+struct gw_workerset;
+struct gw_worker;
+
+/* One worker's handle on one config version; the refs are worker-local. */
+struct gw_wver {
+	struct gw_config *cfg;
+	struct gw_worker *w;
+	uint32_t refs;
+	uint32_t *rr_cursor;	/* per upstream */
+};
+
+struct gw_worker {
+	struct gw_server *srv;
+	struct gw_workerset *set;
+	unsigned idx, slot;
+	pthread_t th;
+	h2o_evloop_t *loop;
+	h2o_context_t ctx;
+	h2o_socket_t **lsocks;
+	h2o_accept_ctx_t *accept;
+	h2o_multithread_receiver_t rx;
+	struct gw_wver *cur;
+	_Atomic(struct gw_config *) pending;
+	struct gw_timeouts tmo;
+	uint64_t rng[2];
+	char *logbuf;
+	size_t loglen, logcap;
+	int logfd;
+	h2o_timeout_entry_t tick;
+	uint64_t last_tick_ms;
+	char timestr[32];
+	time_t timestr_sec;
+	atomic_int stop;
+	atomic_int done;
+	bool stopping;
+};
+
+static inline uint64_t gw_rand(struct gw_worker *w)
+{
+	uint64_t s1 = w->rng[0];
+	const uint64_t s0 = w->rng[1];
+
+	w->rng[0] = s0;
+	s1 ^= s1 << 23;
+	w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+	return w->rng[1] + s0;
+}
+
+void gw_wver_release(struct gw_wver *v);
+/* Moves the worker to the newest published config (on the worker's thread). */
+void gw_worker_sync_config(struct gw_worker *w);
+/* Looks up (creating) the per-route metrics of name for the server. */
+struct gw_route_metrics *gw_server_route_metrics(struct gw_server *srv, const char *name);
+extern struct gw_route_metrics gw_no_route_metrics;
+
+/* server.c accessors (the server struct stays private) */
+struct gw_config *gw_server_config(struct gw_server *srv);
+struct gw_route_metrics *gw_server_route_metrics_list(struct gw_server *srv);
+struct gw_tstate *gw_server_tstates(struct gw_server *srv);
+uint64_t gw_server_slots(struct gw_server *srv);
+pthread_mutex_t *gw_server_lock(struct gw_server *srv);
+
+/* ---- proxy.c ---- */
+int gw_proxy_on_req(h2o_handler_t *self, h2o_req_t *req);
+void gw_proxy_log_h2o_error(struct gw_worker *w, h2o_req_t *req);
+
+/* ---- obs.c ---- */
+struct gw_ctx;
+void gw_log_request(struct gw_worker *w, struct gw_ctx *c, h2o_req_t *req);
+void gw_log_flush(struct gw_worker *w);
+void gw_metrics_write(struct gw_server *srv, FILE *out);
+
+/* ---- jsonerr.c ---- */
+void gw_send_error(h2o_req_t *req, int status, const char *code, const char *message);
+/* Turns libh2o's own text/plain errors (413, 400, ...) into the gateway's JSON errors. */
+void gw_register_error_filter(h2o_pathconf_t *pathconf);
+
+/* ---- health.c ---- */
+struct gw_health;
+struct gw_health *gw_health_start(struct gw_server *srv);
+void gw_health_update(struct gw_health *h, struct gw_config *cfg);
+void gw_health_stop(struct gw_health *h);
+
+#endif

@@ -1,0 +1,712 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Workers and listeners: one libh2o evloop, context and SO_REUSEPORT listener socket per
+ * worker thread, TLS with a certificate per SNI name, and live configuration: route, upstream
+ * and policy changes are published per worker (a pointer swap between requests); listener,
+ * limit and worker-count changes start a new worker set that overlaps the old one.
+ */
+/* Paths and names in messages are bounded on purpose; truncation is fine there. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "gateway/runtime.h"
+#include "lib/log.h"
+
+#define DRAIN_MS 10000
+
+struct gw_workerset {
+	struct gw_workerset *next;
+	struct gw_server *srv;
+	struct gw_config *cfg;	/* the server part this set was built for */
+	h2o_globalconf_t gc;
+	h2o_hostconf_t *host;
+	SSL_CTX **ssl;		/* per listener, NULL for plain HTTP */
+	size_t nssl;
+	int logfd;
+	unsigned n;
+	struct gw_worker *w;
+	h2o_barrier_t ready;
+	atomic_int started_ok;
+};
+
+struct gw_server {
+	pthread_mutex_t lock;
+	struct gw_config *cfg;
+	struct gw_workerset *set, *retiring;
+	struct gw_tstate *tstates;
+	struct gw_route_metrics *rmetrics;
+	size_t nrmetrics;
+	uint64_t slots_used;
+	struct gw_health *health;
+};
+
+struct gw_route_metrics gw_no_route_metrics = { .name = "_none" };
+
+struct wmsg {
+	h2o_multithread_message_t super;
+};
+
+/* ---- registries of runtime state (kept across config versions) ---- */
+
+static struct gw_tstate *tstate_get(struct gw_server *srv, const char *upstream,
+				    const struct gw_target *t)
+{
+	struct gw_tstate *st;
+	char key[sizeof(st->key)];
+
+	snprintf(key, sizeof(key), "%s/%s", upstream, t->addr);
+	for (st = srv->tstates; st; st = st->next)
+		if (!strcmp(st->key, key))
+			return st;
+	st = aligned_alloc(64, (sizeof(*st) + 63) / 64 * 64);
+	if (!st)
+		return NULL;
+	memset(st, 0, sizeof(*st));
+	snprintf(st->key, sizeof(st->key), "%s", key);
+	snprintf(st->upstream, sizeof(st->upstream), "%s", upstream);
+	snprintf(st->addr, sizeof(st->addr), "%s", t->addr);
+	st->sa = t->sa;
+	st->salen = t->salen;
+	st->next = srv->tstates;
+	srv->tstates = st;
+	return st;
+}
+
+struct gw_route_metrics *gw_server_route_metrics(struct gw_server *srv, const char *name)
+{
+	struct gw_route_metrics *m;
+
+	for (m = srv->rmetrics; m; m = m->next)
+		if (!strcmp(m->name, name))
+			return m;
+	/* Bounded label cardinality: past the cap, new names share one series. */
+	if (srv->nrmetrics >= 2 * GW_MAX_ROUTES)
+		name = "_other";
+	for (m = srv->rmetrics; m; m = m->next)
+		if (!strcmp(m->name, name))
+			return m;
+	m = aligned_alloc(64, (sizeof(*m) + 63) / 64 * 64);
+	if (!m)
+		return &gw_no_route_metrics;
+	memset(m, 0, sizeof(*m));
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	m->next = srv->rmetrics;
+	srv->rmetrics = m;
+	srv->nrmetrics++;
+	return m;
+}
+
+/* Links the config's targets and routes to their runtime state; marks the rest retired. */
+static int bind_config(struct gw_server *srv, struct gw_config *cfg)
+{
+	struct gw_tstate *st;
+	size_t i, j;
+
+	for (st = srv->tstates; st; st = st->next)
+		atomic_store(&st->retired, 1);
+	for (i = 0; i < cfg->nupstreams; i++) {
+		struct gw_upstream *u = &cfg->upstreams[i];
+
+		for (j = 0; j < u->ntargets; j++) {
+			if (!cfg->bound && !(u->targets[j].st = tstate_get(srv, u->name, &u->targets[j])))
+				return -ENOMEM;
+			atomic_store(&u->targets[j].st->retired, 0);
+		}
+	}
+	if (!cfg->bound)
+		for (i = 0; i < cfg->nroutes; i++)
+			cfg->routes[i].m = gw_server_route_metrics(srv, cfg->routes[i].name);
+	cfg->bound = true;
+	return 0;
+}
+
+/* ---- TLS ---- */
+
+static const h2o_iovec_t http1_alpn[] = { { H2O_STRLIT("http/1.1") }, { NULL } };
+
+struct sni_map {
+	const struct gw_listener_cfg *l;
+	SSL_CTX **ctx;		/* per certificate */
+};
+
+static int sni_ex_index = -1;
+
+static int on_servername(SSL *ssl, int *al, void *arg)
+{
+	struct sni_map *map = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	size_t i, j;
+
+	if (!name)
+		return SSL_TLSEXT_ERR_OK;
+	for (i = 0; i < map->l->ncerts; i++)
+		for (j = 0; j < map->l->certs[i].nnames; j++)
+			if (!strcasecmp(map->l->certs[i].names[j], name)) {
+				SSL_set_SSL_CTX(ssl, map->ctx[i]);
+				return SSL_TLSEXT_ERR_OK;
+			}
+	for (i = 0; i < map->l->ncerts; i++)
+		for (j = 0; j < map->l->certs[i].nnames; j++)
+			if (map->l->certs[i].names[j][0] == '*' &&
+			    !fnmatch(map->l->certs[i].names[j], name, FNM_CASEFOLD)) {
+				SSL_set_SSL_CTX(ssl, map->ctx[i]);
+				return SSL_TLSEXT_ERR_OK;
+			}
+	return SSL_TLSEXT_ERR_OK;	/* the default (first) certificate */
+}
+
+static void free_sni_map(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			 void *argp)
+{
+	struct sni_map *map = ptr;
+
+	if (!map)
+		return;
+	for (size_t i = 1; i < map->l->ncerts; i++)
+		SSL_CTX_free(map->ctx[i]);
+	free(map->ctx);
+	free(map);
+}
+
+static SSL_CTX *new_cert_ctx(const struct gw_listener_cfg *l, const struct gw_cert *cert,
+			     char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert->cert_path) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, cert->key_path, SSL_FILETYPE_PEM) != 1) {
+		snprintf(err, errlen, "gateway.listeners[%s]: cannot load %s: %s", l->addr,
+			 cert->cert_path, ERR_reason_error_string(ERR_peek_last_error()));
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	h2o_ssl_register_alpn_protocols(ctx, l->http2 ? h2o_http2_alpn_protocols : http1_alpn);
+	return ctx;
+}
+
+static SSL_CTX *make_ssl(const struct gw_listener_cfg *l, char *err, size_t errlen)
+{
+	struct sni_map *map = calloc(1, sizeof(*map));
+	size_t i;
+
+	if (sni_ex_index < 0)
+		sni_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_sni_map);
+	if (!map || !(map->ctx = calloc(l->ncerts, sizeof(SSL_CTX *)))) {
+		free(map);
+		return NULL;
+	}
+	map->l = l;
+	for (i = 0; i < l->ncerts; i++) {
+		map->ctx[i] = new_cert_ctx(l, &l->certs[i], err, errlen);
+		if (!map->ctx[i]) {
+			while (i-- > 0)
+				SSL_CTX_free(map->ctx[i]);
+			free(map->ctx);
+			free(map);
+			return NULL;
+		}
+	}
+	SSL_CTX_set_tlsext_servername_callback(map->ctx[0], on_servername);
+	SSL_CTX_set_tlsext_servername_arg(map->ctx[0], map);
+	SSL_CTX_set_ex_data(map->ctx[0], sni_ex_index, map);
+	return map->ctx[0];
+}
+
+/* ---- listeners ---- */
+
+static int open_listener(const struct gw_listener_cfg *l, const struct gw_limits *lim, char *err,
+			 size_t errlen)
+{
+	int fd = socket(l->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	unsigned int uto = lim->write_timeout_ms;
+
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Inherited by accepted sockets: bounds how long sent data may stay unacknowledged. */
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
+	if (l->sa.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&l->sa, l->salen) || listen(fd, 1024))
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "gateway.listeners[%s]: cannot listen: %s", l->addr, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+	h2o_accept_ctx_t *actx = listener->data;
+	int i;
+
+	if (err)
+		return;
+	for (i = 0; i < 16; i++) {
+		h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+
+		if (!sock)
+			break;
+		h2o_accept(actx, sock);
+	}
+}
+
+/* ---- worker thread ---- */
+
+static bool ctx_idle(h2o_context_t *ctx)
+{
+	return h2o_linklist_is_empty(&ctx->http1._conns) && h2o_linklist_is_empty(&ctx->http2._conns);
+}
+
+static void housekeeping(struct gw_worker *w)
+{
+	struct gw_server *srv = w->srv;
+	struct gw_tstate *st;
+
+	gw_worker_sync_config(w);
+	gw_log_flush(w);
+	/* Pooled connections to targets that left the config. */
+	pthread_mutex_lock(&srv->lock);
+	for (st = srv->tstates; st; st = st->next)
+		if (atomic_load(&st->retired) && st->slot[w->slot].idle)
+			gw_upcall_drain_idle(st, w->slot);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void on_tick(h2o_timeout_entry_t *entry)
+{
+	struct gw_worker *w = H2O_STRUCT_FROM_MEMBER(struct gw_worker, tick, entry);
+
+	housekeeping(w);
+	if (!w->stopping)
+		h2o_timeout_link(w->loop, &w->ctx.one_sec_timeout, &w->tick);
+}
+
+static void on_message(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+	struct gw_worker *w = H2O_STRUCT_FROM_MEMBER(struct gw_worker, rx, rx);
+
+	while (!h2o_linklist_is_empty(messages)) {
+		struct wmsg *m = H2O_STRUCT_FROM_MEMBER(struct wmsg, super.link, messages->next);
+
+		h2o_linklist_unlink(&m->super.link);
+		free(m);
+	}
+	gw_worker_sync_config(w);
+}
+
+static void wake(struct gw_worker *w)
+{
+	struct wmsg *m = calloc(1, sizeof(*m));
+
+	if (m)
+		h2o_multithread_send_message(&w->rx, &m->super);
+}
+
+static void worker_drain(struct gw_worker *w)
+{
+	struct gw_server *srv = w->srv;
+	uint64_t deadline = gw_now_ms() + DRAIN_MS;
+	struct gw_tstate *st;
+	size_t i;
+
+	w->stopping = true;
+	for (i = 0; i < w->set->cfg->nlisteners; i++) {
+		if (w->lsocks[i]) {
+			h2o_socket_read_stop(w->lsocks[i]);
+			h2o_socket_close(w->lsocks[i]);
+			w->lsocks[i] = NULL;
+		}
+	}
+	h2o_context_request_shutdown(&w->ctx);
+	while (!ctx_idle(&w->ctx) && gw_now_ms() < deadline)
+		h2o_evloop_run(w->loop, 100);
+	pthread_mutex_lock(&srv->lock);
+	for (st = srv->tstates; st; st = st->next)
+		gw_upcall_drain_idle(st, w->slot);
+	pthread_mutex_unlock(&srv->lock);
+	gw_log_flush(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct gw_worker *w = arg;
+	struct gw_workerset *set = w->set;
+	const struct gw_config *cfg = set->cfg;
+	char err[256];
+	size_t i;
+	bool ok = true;
+
+	w->loop = h2o_evloop_create();
+	h2o_context_init(&w->ctx, w->loop, &set->gc);
+	w->tmo.loop = w->loop;
+	h2o_multithread_register_receiver(w->ctx.queue, &w->rx, on_message);
+	for (i = 0; i < cfg->nlisteners; i++) {
+		int fd = open_listener(&cfg->listeners[i], &cfg->limits, err, sizeof(err));
+
+		if (fd < 0) {
+			if (w->idx == 0)
+				log_error("%s", err);
+			ok = false;
+			continue;
+		}
+		w->accept[i] = (h2o_accept_ctx_t){ .ctx = &w->ctx, .hosts = set->gc.hosts,
+						   .ssl_ctx = set->ssl[i] };
+		w->lsocks[i] = h2o_evloop_socket_create(w->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+		w->lsocks[i]->data = &w->accept[i];
+		h2o_socket_read_start(w->lsocks[i], on_accept);
+	}
+	if (!ok)
+		atomic_store(&set->started_ok, 0);
+	gw_worker_sync_config(w);
+	w->tick.cb = on_tick;
+	h2o_timeout_link(w->loop, &w->ctx.one_sec_timeout, &w->tick);
+	h2o_barrier_wait(&set->ready);
+	while (!atomic_load(&w->stop))
+		h2o_evloop_run(w->loop, INT32_MAX);
+	if (h2o_timeout_is_linked(&w->tick))
+		h2o_timeout_unlink(&w->tick);
+	worker_drain(w);
+	if (ctx_idle(&w->ctx)) {
+		gw_worker_sync_config(w);
+		if (w->cur)
+			gw_wver_release(w->cur);
+		w->cur = NULL;
+		h2o_multithread_unregister_receiver(w->ctx.queue, &w->rx);
+		gw_timeouts_dispose(&w->tmo);
+		h2o_context_dispose(&w->ctx);
+		h2o_evloop_destroy(w->loop);
+	} else {
+		log_warn("gateway worker %u: connections still open after %d ms; leaving them",
+			 w->idx, DRAIN_MS);
+	}
+	free(w->logbuf);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+/* ---- worker sets ---- */
+
+static void fallback_log(h2o_logger_t *self, h2o_req_t *req)
+{
+	struct gw_worker *w = H2O_STRUCT_FROM_MEMBER(struct gw_worker, ctx, req->conn->ctx);
+
+	gw_proxy_log_h2o_error(w, req);
+}
+
+static void set_free(struct gw_workerset *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->nssl; i++)
+		if (set->ssl[i])
+			SSL_CTX_free(set->ssl[i]);
+	free(set->ssl);
+	for (i = 0; i < set->n; i++) {
+		free(set->w[i].lsocks);
+		free(set->w[i].accept);
+		set->srv->slots_used &= ~(1ULL << set->w[i].slot);
+	}
+	free(set->w);
+	h2o_config_dispose(&set->gc);
+	if (set->logfd > 2)
+		close(set->logfd);
+	gw_config_put(set->cfg);
+	free(set);
+}
+
+static void set_stop(struct gw_workerset *set)
+{
+	for (unsigned i = 0; i < set->n; i++) {
+		atomic_store(&set->w[i].stop, 1);
+		wake(&set->w[i]);
+	}
+}
+
+static void set_join(struct gw_workerset *set)
+{
+	for (unsigned i = 0; i < set->n; i++)
+		pthread_join(set->w[i].th, NULL);
+}
+
+static int open_log(const char *path)
+{
+	if (!path)
+		return -1;
+	if (!strcmp(path, "stderr"))
+		return 2;
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+static struct gw_workerset *set_start(struct gw_server *srv, struct gw_config *cfg, char *err,
+				      size_t errlen)
+{
+	struct gw_workerset *set = calloc(1, sizeof(*set));
+	h2o_pathconf_t *path;
+	h2o_handler_t *handler;
+	h2o_logger_t *logger;
+	unsigned i, slot = 0;
+
+	if (!set)
+		goto nomem;
+	set->srv = srv;
+	set->cfg = gw_config_get(cfg);
+	set->n = cfg->workers;
+	set->logfd = -1;
+	h2o_config_init(&set->gc);
+	set->gc.server_name = h2o_iovec_init(H2O_STRLIT("xdpgw"));
+	set->gc.max_request_entity_size = cfg->limits.max_body_bytes;
+	set->gc.http1.req_timeout = cfg->limits.idle_timeout_ms;
+	set->gc.http1.upgrade_to_http2 = 0;
+	set->gc.http2.idle_timeout = cfg->limits.idle_timeout_ms;
+	set->gc.handshake_timeout = cfg->limits.tls_handshake_timeout_ms;
+	set->host = h2o_config_register_host(&set->gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	path = h2o_config_register_path(set->host, "/", 0);
+	handler = h2o_create_handler(path, sizeof(*handler));
+	handler->on_req = gw_proxy_on_req;
+	gw_register_error_filter(&set->host->fallback_path);
+	logger = h2o_create_logger(&set->host->fallback_path, sizeof(*logger));
+	logger->log_access = fallback_log;
+	set->nssl = cfg->nlisteners;
+	set->ssl = calloc(cfg->nlisteners + 1, sizeof(SSL_CTX *));
+	set->w = calloc(set->n, sizeof(*set->w));
+	if (!set->ssl || !set->w)
+		goto nomem_set;
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].tls && !(set->ssl[i] = make_ssl(&cfg->listeners[i], err, errlen)))
+			goto fail;
+	if (cfg->access_log && (set->logfd = open_log(cfg->access_log)) < 0) {
+		snprintf(err, errlen, "gateway.access_log: cannot open \"%s\": %s", cfg->access_log,
+			 strerror(errno));
+		goto fail;
+	}
+	h2o_barrier_init(&set->ready, set->n + 1);
+	atomic_store(&set->started_ok, 1);
+	for (i = 0; i < set->n; i++) {
+		struct gw_worker *w = &set->w[i];
+
+		while (slot < GW_MAX_SLOTS && (srv->slots_used & (1ULL << slot)))
+			slot++;
+		if (slot == GW_MAX_SLOTS) {
+			snprintf(err, errlen, "gateway.workers: no free worker slots");
+			set->n = i;
+			goto fail;
+		}
+		srv->slots_used |= 1ULL << slot;
+		w->srv = srv;
+		w->set = set;
+		w->idx = i;
+		w->slot = slot;
+		w->logfd = set->logfd;
+		w->lsocks = calloc(cfg->nlisteners + 1, sizeof(*w->lsocks));
+		w->accept = calloc(cfg->nlisteners + 1, sizeof(*w->accept));
+		if (getrandom(w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || !(w->rng[0] | w->rng[1]))
+			w->rng[0] = 0x9e3779b97f4a7c15ULL ^ (uintptr_t)w, w->rng[1] = gw_now_us();
+		atomic_store(&w->pending, gw_config_get(srv->cfg ? srv->cfg : cfg));
+	}
+	for (i = 0; i < set->n; i++)
+		h2o_multithread_create_thread(&set->w[i].th, NULL, worker_main, &set->w[i]);
+	h2o_barrier_wait(&set->ready);
+	if (!atomic_load(&set->started_ok)) {
+		snprintf(err, errlen, "gateway: a listener could not be opened (see the log)");
+		set_stop(set);
+		set_join(set);
+		set_free(set);
+		return NULL;
+	}
+	return set;
+fail:
+	set_free(set);
+	return NULL;
+nomem_set:
+	set_free(set);
+nomem:
+	snprintf(err, errlen, "gateway: out of memory");
+	return NULL;
+}
+
+static void publish(struct gw_workerset *set, struct gw_config *cfg)
+{
+	for (unsigned i = 0; i < set->n; i++) {
+		struct gw_config *old = atomic_exchange(&set->w[i].pending, gw_config_get(cfg));
+
+		gw_config_put(old);
+		wake(&set->w[i]);
+	}
+}
+
+static void reap(struct gw_server *srv, bool wait)
+{
+	struct gw_workerset **pp = &srv->retiring;
+
+	while (*pp) {
+		struct gw_workerset *set = *pp;
+		bool done = true;
+
+		for (unsigned i = 0; i < set->n; i++)
+			if (!atomic_load(&set->w[i].done))
+				done = false;
+		if (!done && !wait) {
+			pp = &set->next;
+			continue;
+		}
+		set_join(set);
+		*pp = set->next;
+		set_free(set);
+	}
+}
+
+/* ---- public ---- */
+
+struct gw_server *gw_server_start(struct gw_config *cfg, char *err, size_t errlen)
+{
+	struct gw_server *srv = calloc(1, sizeof(*srv));
+
+	if (!srv) {
+		snprintf(err, errlen, "gateway: out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&srv->lock, NULL);
+	if (bind_config(srv, cfg)) {
+		snprintf(err, errlen, "gateway: out of memory");
+		goto fail;
+	}
+	srv->cfg = gw_config_get(cfg);
+	srv->set = set_start(srv, cfg, err, errlen);
+	if (!srv->set)
+		goto fail;
+	srv->health = gw_health_start(srv);
+	gw_health_update(srv->health, cfg);
+	return srv;
+fail:
+	gw_server_stop(srv);
+	return NULL;
+}
+
+int gw_server_apply(struct gw_server *srv, struct gw_config *cfg, char *err, size_t errlen)
+{
+	struct gw_workerset *set;
+	int ret;
+
+	pthread_mutex_lock(&srv->lock);
+	ret = bind_config(srv, cfg);
+	pthread_mutex_unlock(&srv->lock);
+	if (ret) {
+		snprintf(err, errlen, "gateway: out of memory");
+		return ret;
+	}
+	reap(srv, false);
+	if (gw_config_needs_restart(srv->set->cfg, cfg)) {
+		struct gw_config *prev = srv->cfg;
+
+		srv->cfg = gw_config_get(cfg);	/* new workers start on cfg */
+		set = set_start(srv, cfg, err, errlen);
+		if (!set) {
+			gw_config_put(srv->cfg);
+			srv->cfg = prev;
+			pthread_mutex_lock(&srv->lock);
+			bind_config(srv, prev);
+			pthread_mutex_unlock(&srv->lock);
+			return -EINVAL;
+		}
+		gw_config_put(prev);
+		set_stop(srv->set);
+		srv->set->next = srv->retiring;
+		srv->retiring = srv->set;
+		srv->set = set;
+	} else {
+		struct gw_config *prev = srv->cfg;
+
+		pthread_mutex_lock(&srv->lock);
+		srv->cfg = gw_config_get(cfg);
+		pthread_mutex_unlock(&srv->lock);
+		gw_config_put(prev);
+		publish(srv->set, cfg);
+	}
+	gw_health_update(srv->health, cfg);
+	return 0;
+}
+
+void gw_server_stop(struct gw_server *srv)
+{
+	struct gw_tstate *st;
+	struct gw_route_metrics *m;
+
+	if (!srv)
+		return;
+	if (srv->health)
+		gw_health_stop(srv->health);
+	if (srv->set) {
+		set_stop(srv->set);
+		srv->set->next = srv->retiring;
+		srv->retiring = srv->set;
+		srv->set = NULL;
+	}
+	for (struct gw_workerset *s = srv->retiring; s; s = s->next)
+		set_stop(s);
+	reap(srv, true);
+	while ((st = srv->tstates)) {
+		srv->tstates = st->next;
+		free(st);
+	}
+	while ((m = srv->rmetrics)) {
+		srv->rmetrics = m->next;
+		free(m);
+	}
+	gw_config_put(srv->cfg);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}
+
+void gw_server_metrics(struct gw_server *srv, FILE *out)
+{
+	pthread_mutex_lock(&srv->lock);
+	gw_metrics_write(srv, out);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* Accessors for obs.c and health.c (the structs stay private to this file). */
+struct gw_config *gw_server_config(struct gw_server *srv)
+{
+	return srv->cfg;
+}
+
+struct gw_route_metrics *gw_server_route_metrics_list(struct gw_server *srv)
+{
+	return srv->rmetrics;
+}
+
+struct gw_tstate *gw_server_tstates(struct gw_server *srv)
+{
+	return srv->tstates;
+}
+
+uint64_t gw_server_slots(struct gw_server *srv)
+{
+	return srv->slots_used;
+}
+
+pthread_mutex_t *gw_server_lock(struct gw_server *srv)
+{
+	return &srv->lock;
+}
