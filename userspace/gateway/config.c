@@ -509,6 +509,9 @@ static int compile_upstream(struct cctx *c, struct gw_config *cfg, const json_t 
 	free(s);
 	if ((ret = get_str(c, path, uj, "hash_key", false, &u->hash_key)))
 		return ret;
+	if (u->hash_on == GW_HASH_HEADER && u->hash_key)
+		for (char *p = u->hash_key; *p; p++)
+			*p = tolower((unsigned char)*p);
 	if (u->hash_on != GW_HASH_IP && (!u->hash_key || !*u->hash_key))
 		return fail(c, "%s.hash_key: needed when hash_on is header or cookie", path);
 	if (u->hash_on != GW_HASH_IP && u->algo != GW_ALGO_HASH)

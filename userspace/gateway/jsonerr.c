@@ -53,6 +53,23 @@ static size_t esc(char *out, size_t cap, const char *s)
 	return o;
 }
 
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return status >= 500 ? "Server Error" : "Client Error";
+	}
+}
+
 size_t gw_error_json(char *buf, size_t len, int status, const char *code, const char *message)
 {
 	char m[300];
@@ -70,7 +87,7 @@ void gw_send_error(h2o_req_t *req, int status, const char *code, const char *mes
 	size_t n = gw_error_json(buf, 512, status, code, message);
 
 	req->res.status = status;
-	req->res.reason = "";
+	req->res.reason = reason_phrase(status);
 	req->res.content_length = n;
 	h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
 		       H2O_STRLIT("application/json"), 1);

@@ -885,9 +885,13 @@ void *gw_ctx_alloc(struct gw_ctx *c, size_t len)
 	return h2o_mem_alloc_pool(&c->req->pool, len);
 }
 
-static bool get_header(h2o_headers_t *hs, const char *name, struct gw_str *value)
+static char *lower_dup(struct gw_ctx *c, const char *name, size_t *len);
+
+static bool get_header(struct gw_ctx *c, h2o_headers_t *hs, const char *name, struct gw_str *value)
 {
-	ssize_t i = h2o_find_header_by_str(hs, name, strlen(name), -1);
+	size_t nl;
+	char *n = lower_dup(c, name, &nl);
+	ssize_t i = h2o_find_header_by_str(hs, n, nl, -1);
 
 	if (i < 0)
 		return false;
@@ -920,17 +924,19 @@ static void set_header(struct gw_ctx *c, h2o_headers_t *hs, const char *name, co
 		h2o_add_header_by_str(&c->req->pool, hs, n, nl, 1, NULL, v.base, v.len);
 }
 
-static void remove_header(h2o_headers_t *hs, const char *name)
+static void remove_header(struct gw_ctx *c, h2o_headers_t *hs, const char *name)
 {
+	size_t nl;
+	char *n = lower_dup(c, name, &nl);
 	ssize_t i;
 
-	while ((i = h2o_find_header_by_str(hs, name, strlen(name), -1)) >= 0)
+	while ((i = h2o_find_header_by_str(hs, n, nl, -1)) >= 0)
 		h2o_delete_header(hs, i);
 }
 
 bool gw_ctx_req_header(struct gw_ctx *c, const char *name, struct gw_str *value)
 {
-	return get_header(&c->req->headers, name, value);
+	return get_header(c, &c->req->headers, name, value);
 }
 
 void gw_ctx_req_header_set(struct gw_ctx *c, const char *name, const char *value, size_t len)
@@ -945,7 +951,7 @@ void gw_ctx_req_header_add(struct gw_ctx *c, const char *name, const char *value
 
 void gw_ctx_req_header_remove(struct gw_ctx *c, const char *name)
 {
-	remove_header(&c->req->headers, name);
+	remove_header(c, &c->req->headers, name);
 }
 
 void gw_ctx_set_path(struct gw_ctx *c, const char *path, size_t len)
@@ -966,7 +972,7 @@ void gw_ctx_set_status(struct gw_ctx *c, int status)
 
 bool gw_ctx_resp_header(struct gw_ctx *c, const char *name, struct gw_str *value)
 {
-	return get_header(&c->req->res.headers, name, value);
+	return get_header(c, &c->req->res.headers, name, value);
 }
 
 void gw_ctx_resp_header_set(struct gw_ctx *c, const char *name, const char *value, size_t len)
@@ -981,7 +987,7 @@ void gw_ctx_resp_header_add(struct gw_ctx *c, const char *name, const char *valu
 
 void gw_ctx_resp_header_remove(struct gw_ctx *c, const char *name)
 {
-	remove_header(&c->req->res.headers, name);
+	remove_header(c, &c->req->res.headers, name);
 }
 
 void gw_ctx_set_consumer(struct gw_ctx *c, const char *id)

@@ -387,7 +387,11 @@ static void *worker_main(void *arg)
 	if (h2o_timeout_is_linked(&w->tick))
 		h2o_timeout_unlink(&w->tick);
 	worker_drain(w);
-	if (ctx_idle(&w->ctx)) {
+	/* libh2o's shutdown leaves a one-second timer of its own linked: let it fire. */
+	for (int i = 0; i < 30 && !h2o_linklist_is_empty(&w->ctx.one_sec_timeout._entries); i++)
+		h2o_evloop_run(w->loop, 100);
+	if (ctx_idle(&w->ctx) && h2o_linklist_is_empty(&w->ctx.one_sec_timeout._entries) &&
+	    h2o_linklist_is_empty(&w->ctx.zero_timeout._entries)) {
 		gw_worker_sync_config(w);
 		if (w->cur)
 			gw_wver_release(w->cur);

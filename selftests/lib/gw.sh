@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for the gateway's e2e tests: a namespace with loopback up, test upstreams and the
+# gateway (build/tools/gwgate) started inside it, live reloads and metrics. Source after
+# test.sh and netns.sh.
+
+GW_TOOLS=${GW_TOOLS:-$BUILD/tools}
+GW_APPLIED=0
+
+# gw_ns: makes namespace "g" (loopback only) and a temp dir in $GW_TMP.
+gw_ns() {
+	ns_add g || return 1
+	GW_TMP=$(tmp_dir)
+}
+
+# gw_upstream NAME PORT [ARGS...]: starts a test upstream on 127.0.0.1:PORT; sets UP_PID.
+gw_upstream() {
+	local name=$1 port=$2
+	shift 2
+	bg_start g "$GW_TMP/up-$name.log" "$GW_TOOLS/upstream" --listen "127.0.0.1:$port" \
+		--name "$name" "$@"
+	UP_PID=$BG_PID
+	wait_listen g "$port"
+}
+
+# gw_start CONFIG_FILE PORT: starts the gateway and waits for its listener; sets GW_PID.
+gw_start() {
+	GW_CONF=$1
+	bg_start g "$GW_TMP/gw.log" "$GW_TOOLS/gwgate" -c "$1" --metrics-file "$GW_TMP/metrics"
+	GW_PID=$BG_PID
+	GW_APPLIED=0
+	wait_listen g "$2"
+}
+
+# gw_reload: SIGHUP, then waits until the gateway logged one more "applied" (or an error).
+gw_reload() {
+	local want=$((GW_APPLIED + 1))
+	kill -HUP "$GW_PID"
+	wait_until 5 sh -c "[ \$(grep -c -e '^applied' -e '^Error' '$GW_TMP/gw.log') -ge $want ]" ||
+		return 1
+	GW_APPLIED=$want
+	[ "$(grep -e '^applied' -e '^Error' "$GW_TMP/gw.log" | tail -1)" = applied ]
+}
+
+# gw_metrics: prints the Prometheus text.
+gw_metrics() {
+	rm -f "$GW_TMP/metrics"
+	kill -USR1 "$GW_PID"
+	wait_until 5 test -s "$GW_TMP/metrics" && cat "$GW_TMP/metrics"
+}
+
+# gcurl ARGS...: curl inside the namespace, bounded.
+gcurl() {
+	nsx g curl -sS --max-time 5 "$@"
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Balancer data: weighted round-robin order, consistent-hash spread and minimal disruption. */
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway/gw.h"
+#include "lib/test.h"
+
+static struct gw_config *compile(const char *json)
+{
+	char err[512];
+	json_t *j = json_loads(json, 0, NULL);
+	struct gw_config *cfg = j ? gw_config_compile(j, err, sizeof(err)) : NULL;
+
+	json_decref(j);
+	if (!cfg)
+		test_fail_at(__FILE__, __LINE__, "compile: %s", err);
+	return cfg;
+}
+
+TEST(rr_weights_interleave)
+{
+	struct gw_config *cfg = compile("{\"upstreams\":[{\"name\":\"u\",\"targets\":["
+		"{\"addr\":\"198.18.1.1:80\",\"weight\":300},{\"addr\":\"198.18.1.2:80\",\"weight\":100}]}]}");
+	struct gw_upstream *u;
+	unsigned n[2] = { 0 }, run = 0, maxrun = 0;
+
+	if (!cfg)
+		return;
+	u = &cfg->upstreams[0];
+	ASSERT_EQ(u->rr_len, 4);
+	for (uint32_t i = 0; i < u->rr_len; i++) {
+		n[u->rr_sched[i]]++;
+		run = i && u->rr_sched[i] == u->rr_sched[i - 1] ? run + 1 : 1;
+		if (run > maxrun)
+			maxrun = run;
+	}
+	ASSERT_EQ(n[0], 3);
+	ASSERT_EQ(n[1], 1);
+	ASSERT_LE(maxrun, 3);
+	gw_config_put(cfg);
+}
+
+static bool skip_idx;
+static uint32_t skip_target;
+
+static bool usable(void *arg, uint32_t i)
+{
+	return !skip_idx || i != skip_target;
+}
+
+TEST(hash_spread_and_stability)
+{
+	struct gw_config *cfg = compile("{\"upstreams\":[{\"name\":\"u\",\"algorithm\":\"hash\",\"targets\":["
+		"\"198.18.1.1:80\",\"198.18.1.2:80\",\"198.18.1.3:80\",\"198.18.1.4:80\"]}]}");
+	enum { KEYS = 20000 };
+	static int before[KEYS];
+	unsigned n[4] = { 0 }, moved = 0;
+	char key[32];
+	int i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < KEYS; i++) {
+		int len = snprintf(key, sizeof(key), "198.18.%d.%d", i / 250, i % 250);
+
+		before[i] = gw_ring_lookup(&cfg->upstreams[0], gw_hash64(key, len), usable, NULL);
+		if (!ASSERT_GE(before[i], 0))
+			return;
+		n[before[i]]++;
+	}
+	/* Each of 4 targets gets 25% +- 6 points of the keys. */
+	for (i = 0; i < 4; i++) {
+		ASSERT_GT(n[i], KEYS * 19 / 100);
+		ASSERT_LT(n[i], KEYS * 31 / 100);
+	}
+	/* Taking target 2 out moves its keys only. */
+	skip_idx = true;
+	skip_target = 2;
+	for (i = 0; i < KEYS; i++) {
+		int len = snprintf(key, sizeof(key), "198.18.%d.%d", i / 250, i % 250);
+		int t = gw_ring_lookup(&cfg->upstreams[0], gw_hash64(key, len), usable, NULL);
+
+		ASSERT_NE(t, 2);
+		if (t != before[i]) {
+			moved++;
+			ASSERT_EQ(before[i], 2);
+		}
+	}
+	ASSERT_EQ(moved, n[2]);
+	skip_idx = false;
+	gw_config_put(cfg);
+}
