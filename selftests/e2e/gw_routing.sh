@@ -22,9 +22,9 @@ gateway:
   limits: {max_body_bytes: 1000, max_headers: 20}
   access_log: $GW_TMP/access.log
   upstreams:
-    - {name: a, targets: ["127.0.0.1:9001"]}
-    - {name: b, targets: ["127.0.0.1:9002"]}
-    - {name: c, targets: ["127.0.0.1:9003"]}
+    - {name: a, targets: [{addr: "127.0.0.1:9001"}]}
+    - {name: b, targets: [{addr: "127.0.0.1:9002"}]}
+    - {name: c, targets: [{addr: "127.0.0.1:9003"}]}
   routes:
     - {name: all, path: /, upstream: a}
     - {name: api, path: /api, strip_prefix: true, upstream: b,
@@ -70,7 +70,7 @@ gateway:
   listeners: [{addr: 127.0.0.1:8080}, {addr: "[::1]:8080"}]
   limits: {max_body_bytes: 1000, max_headers: 20}
   access_log: $GW_TMP/access.log
-  upstreams: [{name: a, targets: ["127.0.0.1:9001"]}]
+  upstreams: [{name: a, targets: [{addr: "127.0.0.1:9001"}]}]
   routes: [{name: only, path: /only, upstream: a}]
 Y
 cp "$GW_TMP/gw2.yaml" "$GW_TMP/gw.yaml"

@@ -52,7 +52,7 @@ static bool usable(void *arg, uint32_t i)
 TEST(hash_spread_and_stability)
 {
 	struct gw_config *cfg = compile("{\"upstreams\":[{\"name\":\"u\",\"algorithm\":\"hash\",\"targets\":["
-		"\"198.18.1.1:80\",\"198.18.1.2:80\",\"198.18.1.3:80\",\"198.18.1.4:80\"]}]}");
+		"{\"addr\":\"198.18.1.1:80\"},{\"addr\":\"198.18.1.2:80\"},{\"addr\":\"198.18.1.3:80\"},{\"addr\":\"198.18.1.4:80\"}]}]}");
 	enum { KEYS = 20000 };
 	static int before[KEYS];
 	unsigned n[4] = { 0 }, moved = 0;

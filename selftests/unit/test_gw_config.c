@@ -23,7 +23,7 @@ static void expect_error(const char *json, const char *want)
 	ASSERT_STREQ(err, want);
 }
 
-#define UP "\"upstreams\":[{\"name\":\"u\",\"targets\":[\"198.18.1.1:80\"]}]"
+#define UP "\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]"
 
 TEST(errors)
 {
@@ -32,11 +32,11 @@ TEST(errors)
 		     "gateway.routes[r].upstream: unknown upstream \"nope\"");
 	expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.3:80\",\"weight\":70000}]}]}",
 		     "gateway.upstreams[u].targets[198.18.1.3:80].weight: 70000 is out of range 0-65535");
-	expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[\"backend.local:80\"]}]}",
+	expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"backend.local:80\"}]}]}",
 		     "gateway.upstreams[u].targets[backend.local:80].addr: \"backend.local:80\": not a numeric IPv4 or [IPv6] address (names are not resolved)");
 	expect_error("{\"upstreams\":[{\"name\":\"u\",\"algorithm\":\"random\"}]}",
 		     "gateway.upstreams[u].algorithm: unknown algorithm \"random\" (rr, lc, hash, p2c)");
-	expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[\"198.18.1.1:80\",\"198.18.1.1:80\"]}]}",
+	expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.1:80\"},{\"addr\":\"198.18.1.1:80\"}]}]}",
 		     "gateway.upstreams[u].targets[198.18.1.1:80]: duplicate target");
 	expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"path\":\"(\",\"path_match\":\"regex\",\"upstream\":\"u\"}]}",
 		     "gateway.routes[r].path: invalid regular expression: Unmatched ( or \\(");

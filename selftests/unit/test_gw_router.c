@@ -46,7 +46,7 @@ static const char *match(struct gw_config *cfg, const char *host, const char *me
 	return r ? r->name : "(none)";
 }
 
-#define UP "\"upstreams\":[{\"name\":\"u\",\"targets\":[\"198.18.1.1:80\"]}]"
+#define UP "\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]"
 
 TEST(precedence)
 {

@@ -415,17 +415,17 @@ static int compile_targets(struct cctx *c, const char *upath, const json_t *arr,
 	ret = u->targets ? 0 : -ENOMEM;
 	json_array_foreach(arr, i, tj) {
 		struct gw_target *t = &u->targets[i];
-		json_t *a = json_is_object(tj) ? json_object_get(tj, "addr") : tj;
+		json_t *a = json_object_get(tj, "addr");
 
 		if (ret)
 			break;
 		snprintf(path, sizeof(path), "%s.targets[%zu]", upath, i);
-		if (!json_is_string(a)) {
-			ret = fail(c, "%s: must be \"ADDR:PORT\" or an object with \"addr\"", path);
+		if (!json_is_object(tj) || !json_is_string(a)) {
+			ret = fail(c, "%s: must be an object with \"addr\": \"ADDR:PORT\"", path);
 			break;
 		}
 		snprintf(path, sizeof(path), "%s.targets[%s]", upath, json_string_value(a));
-		if (json_is_object(tj) && (ret = check_fields(c, path, tj, fields)))
+		if ((ret = check_fields(c, path, tj, fields)))
 			break;
 		if (gw_parse_hostport(json_string_value(a), &t->sa, &t->salen, t->addr, msg,
 				      sizeof(msg))) {
@@ -433,11 +433,8 @@ static int compile_targets(struct cctx *c, const char *upath, const json_t *arr,
 			break;
 		}
 		u->ntargets = i + 1;
-		if (json_is_object(tj) &&
-		    (ret = get_u32(c, path, tj, "weight", 0, 65535, 100, &t->weight)))
+		if ((ret = get_u32(c, path, tj, "weight", 0, 65535, 100, &t->weight)))
 			break;
-		if (!json_is_object(tj))
-			t->weight = 100;
 		for (j = 0; j < i; j++)
 			if (!strcmp(u->targets[j].addr, t->addr)) {
 				ret = fail(c, "%s: duplicate target", path);

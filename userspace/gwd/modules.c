@@ -2,6 +2,9 @@
 /* The module table: every gwd module, in apply order (add a module with one line here). */
 #include "gwd/module.h"
 
+extern const struct gwd_module gateway_module;
+
 const struct gwd_module *const gwd_modules[] = {
+	&gateway_module,
 	NULL,
 };
