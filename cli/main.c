@@ -16,7 +16,7 @@ struct cli_opts cli;
 
 /* The objects, in help order. A new object is one file and one row here. */
 static const struct cli_object *const objects[] = {
-	&obj_link, &obj_vip, &obj_backend, &obj_apply,
+	&obj_link, &obj_vip, &obj_backend, &obj_route, &obj_upstream, &obj_apply,
 	NULL,
 };
 

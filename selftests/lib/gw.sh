@@ -52,3 +52,18 @@ gw_metrics() {
 gcurl() {
 	nsx g curl -sS --max-time 5 "$@"
 }
+
+# gwd_start CONFIG_FILE PORT: starts gwd (gateway module) in "g" with private socket, state and
+# bpffs; waits for the gateway listener. Sets GWD_PID and GWCTL_ARGS.
+gwd_start() {
+	bg_start g "$GW_TMP/gwd.log" "$GWD" --config "$1" --state-dir "$GW_TMP/state" \
+		--socket "$GW_TMP/gwd.sock" --bpffs "$(bpffs_dir gwd)" --foreground
+	GWD_PID=$BG_PID
+	GWCTL_ARGS=(--socket "$GW_TMP/gwd.sock")
+	wait_listen g "$2"
+}
+
+# gctl ARGS...: gwctl against the test's gwd.
+gctl() {
+	nsx g "$GWCTL" "${GWCTL_ARGS[@]}" "$@"
+}

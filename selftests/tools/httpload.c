@@ -7,7 +7,8 @@
  * reused keep-alive connection was closed before any response byte is retried once on a new
  * connection (counted in reconnects, not errors).
  *
- *   httpload -a ADDR:PORT [-H HOST] [-p PATH] [-c CONNS] [-n TOTAL] [-d SECONDS]
+ *   httpload -a ADDR:PORT [-H HOST] [-p PATH] [-c CONNS] [-n TOTAL] [-d SECONDS] [-s STOPFILE]
+ * -s: stop early once STOPFILE exists.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +43,7 @@ static char reqbuf[1024];
 static size_t reqlen;
 static atomic_long remaining, n_ok, n_non2xx, n_err, n_reconn, n_req;
 static double deadline;
+static const char *stop_file;
 
 static double now_s(void)
 {
@@ -120,10 +122,14 @@ static void *worker(void *arg)
 	int fd = -1;
 	bool reused = false;
 
+	long i = 0;
+
 	while (atomic_fetch_sub(&remaining, 1) > 0 && now_s() < deadline) {
 		bool keep = false;
 		int st;
 
+		if (stop_file && ++i % 50 == 0 && access(stop_file, F_OK) == 0)
+			break;
 		if (fd < 0) {
 			fd = conn_open();
 			reused = false;
@@ -172,8 +178,9 @@ int main(int argc, char **argv)
 	char hostpart[128];
 	const char *colon;
 
-	while ((c = getopt(argc, argv, "a:H:p:c:n:d:")) != -1) {
+	while ((c = getopt(argc, argv, "a:H:p:c:n:d:s:")) != -1) {
 		switch (c) {
+		case 's': stop_file = optarg; break;
 		case 'a': addr = optarg; break;
 		case 'H': host = optarg; break;
 		case 'p': path = optarg; break;
