@@ -1,0 +1,119 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Gateway upstream pools: each algorithm's distribution, retry of failed connects, passive
+# ejection, active health checks (ejection and return), response timeout, 502/503/504 JSON.
+. "$(dirname "$0")/../lib/test.sh"
+. "$(dirname "$0")/../lib/netns.sh"
+. "$(dirname "$0")/../lib/gw.sh"
+t_init gw_upstreams
+need_root upstreams
+
+gw_ns || { t_fail setup "namespace"; exit 1; }
+gw_upstream a 9001 || t_fail setup "upstream a"
+gw_upstream b 9002 || t_fail setup "upstream b"
+gw_upstream c 9003 || t_fail setup "upstream c"
+gw_upstream slow 9004 --delay-ms 1000 || t_fail setup "upstream slow"
+gw_upstream slow2 9007 --delay-ms 1000 || t_fail setup "upstream slow2"
+gw_upstream h1 9005 || t_fail setup "upstream h1"
+gw_upstream h2 9006 --health-status 200
+H2_PID=$UP_PID
+cat >"$GW_TMP/gw.yaml" <<Y
+gateway:
+  workers: 1
+  listeners: [{addr: 127.0.0.1:8080}]
+  upstreams:
+    - name: rr
+      targets: [{addr: "127.0.0.1:9001", weight: 300}, {addr: "127.0.0.1:9002", weight: 100}]
+    - name: hash
+      algorithm: hash
+      hash_on: header
+      hash_key: X-User
+      targets: [{addr: "127.0.0.1:9001"}, {addr: "127.0.0.1:9002"}, {addr: "127.0.0.1:9003"}]
+    - name: lc
+      algorithm: lc
+      targets: [{addr: "127.0.0.1:9004"}, {addr: "127.0.0.1:9007"}]
+    - name: p2c
+      algorithm: p2c
+      targets: [{addr: "127.0.0.1:9001"}, {addr: "127.0.0.1:9002"}, {addr: "127.0.0.1:9003"}]
+    - name: retry
+      retries: 2
+      passive: {failures: 1000}
+      targets: [{addr: "127.0.0.1:9101"}, {addr: "127.0.0.1:9102"}, {addr: "127.0.0.1:9001"}]
+    - name: dead
+      targets: [{addr: "127.0.0.1:9101"}]
+    - name: eject
+      passive: {failures: 2, eject_ms: 60000}
+      retries: 0
+      targets: [{addr: "127.0.0.1:9103"}, {addr: "127.0.0.1:9002"}]
+    - name: timeout
+      response_timeout_ms: 300
+      targets: [{addr: "127.0.0.1:9004"}]
+    - name: health
+      health_check: {path: /health, interval_ms: 100, timeout_ms: 500, healthy: 2, unhealthy: 2}
+      targets: [{addr: "127.0.0.1:9005"}, {addr: "127.0.0.1:9006"}]
+  routes:
+    - {name: rr, path: /rr, upstream: rr}
+    - {name: hash, path: /hash, upstream: hash}
+    - {name: lc, path: /lc, upstream: lc}
+    - {name: p2c, path: /p2c, upstream: p2c}
+    - {name: retry, path: /retry, upstream: retry}
+    - {name: dead, path: /dead, upstream: dead}
+    - {name: eject, path: /eject, upstream: eject}
+    - {name: timeout, path: /timeout, upstream: timeout}
+    - {name: health, path: /health-route, upstream: health}
+Y
+gw_start "$GW_TMP/gw.yaml" 8080 || { t_fail setup "gateway did not listen"; cat "$GW_TMP/gw.log"; exit 1; }
+
+# names PATH N [CURL ARGS]: the upstream names that answered N requests, counted.
+names() {
+	local path=$1 n=$2
+	shift 2
+	local urls=()
+	for i in $(seq 1 "$n"); do urls+=("http://127.0.0.1:8080$path"); done
+	gcurl "$@" "${urls[@]}" | python3 -c "import json,sys
+for l in sys.stdin: print(json.loads(l)['name'])" | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' '
+}
+
+check_eq rr_weighted "$(names /rr 40)" "a=30 b=10 "
+u1=$(names /hash 10 -H 'X-User: alice')
+u2=$(names /hash 10 -H 'X-User: bob')
+check hash_sticky_alice sh -c "echo '$u1' | grep -Eq '^[abc]=10 $'"
+check hash_sticky_bob sh -c "echo '$u2' | grep -Eq '^[abc]=10 $'"
+spread=$(for u in $(seq 1 30); do gcurl -H "X-User: user$u" http://127.0.0.1:8080/hash; done | python3 -c "import json,sys
+for l in sys.stdin: print(json.loads(l)['name'])" | sort -u | wc -l)
+check_eq hash_spreads "$spread" 3
+p=$(names /p2c 60)
+check p2c_uses_all sh -c "echo '$p' | grep -q 'a=' && echo '$p' | grep -q 'b=' && echo '$p' | grep -q 'c='"
+# lc: 4 concurrent slow requests over 2 targets: each new one goes to the least busy.
+pids=()
+for i in 1 2 3 4; do
+	gcurl http://127.0.0.1:8080/lc >"$GW_TMP/lc$i" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+lc=$(cat "$GW_TMP"/lc? | python3 -c "import json,sys; print(sorted(json.loads(l)['name'] for l in sys.stdin))")
+check_eq lc_balances_in_flight "$lc" "['slow', 'slow', 'slow2', 'slow2']"
+
+# Connect failures are retried on the next target (GET); a POST is not retried.
+check_eq retry_get "$(names /retry 6)" "a=6 "
+codes=$(for i in 1 2 3 4 5 6; do gcurl -o /dev/null -w '%{http_code} ' -d x http://127.0.0.1:8080/retry; done)
+check post_not_retried sh -c "echo '$codes' | grep -q 502"
+check_eq json_502 "$(gcurl http://127.0.0.1:8080/dead)" '{"error":{"status":502,"code":"upstream_connect_failed","message":"could not connect to the upstream"}}'
+# Passive ejection: after 2 failed connects the dead target gets no more traffic.
+for i in 1 2 3 4; do gcurl -o /dev/null http://127.0.0.1:8080/eject; done
+check_eq passive_ejection "$(names /eject 6)" "b=6 "
+check_eq json_504 "$(gcurl http://127.0.0.1:8080/timeout)" '{"error":{"status":504,"code":"upstream_timeout","message":"the upstream did not respond in time"}}'
+
+# Active health checks: h2 stops answering -> ejected; back -> returns.
+check_eq health_both "$(names /health-route 4)" "h1=2 h2=2 "
+bg_stop "$H2_PID"
+gw_upstream h2b 9006 --name h2 --health-status 503
+H2_PID=$UP_PID
+healthy() { gw_metrics | grep -q "xdpgw_gateway_upstream_target_healthy{upstream=\"health\",target=\"127.0.0.1:9006\"} $1"; }
+check health_ejected wait_until 5 healthy 0
+check_eq health_traffic_moves "$(names /health-route 4)" "h1=4 "
+bg_stop "$H2_PID"
+gw_upstream h2c 9006 --name h2
+check health_returns wait_until 5 healthy 1
+check_eq health_traffic_back "$(names /health-route 4)" "h1=2 h2=2 "
+t_done
