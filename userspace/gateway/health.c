@@ -176,6 +176,7 @@ static void *health_main(void *arg)
 	if (h2o_timeout_is_linked(&h->tick))
 		h2o_timeout_unlink(&h->tick);
 	drop_items(h);
+	gw_thread_release_caches();
 	return NULL;
 }
 

@@ -169,9 +169,11 @@ static h2o_iovec_t upstream_path(struct gw_ctx *c)
 	if ((out.len == 0 || out.base[out.len - 1] != '/') && (restlen == 0 || rest[0] != '/'))
 		if (!(out.len > 0 && restlen == 0))
 			out.base[out.len++] = '/';
-	memcpy(out.base + out.len, rest, restlen);
+	if (restlen)
+		memcpy(out.base + out.len, rest, restlen);
 	out.len += restlen;
-	memcpy(out.base + out.len, query.base, query.len);
+	if (query.len)
+		memcpy(out.base + out.len, query.base, query.len);
 	out.len += query.len;
 	return out;
 }

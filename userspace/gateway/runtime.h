@@ -96,6 +96,8 @@ void gw_upcall_pause(struct gw_upcall *up);
 void gw_upcall_resume(struct gw_upcall *up);
 /* Closes every pooled connection of st for slot (worker exit, target retired). */
 void gw_upcall_drain_idle(struct gw_tstate *st, int slot);
+/* Frees libh2o's per-thread buffer caches; call last on a thread that exits. */
+void gw_thread_release_caches(void);
 
 /* ---- workers (server.c) ---- */
 

@@ -57,6 +57,24 @@ void gw_timeouts_dispose(struct gw_timeouts *t)
 	t->n = 0;
 }
 
+/*
+ * libh2o keeps per-thread free lists of socket buffers that it never releases; a worker that
+ * exits (config restart, shutdown) drains its own so they do not leak. A recycled chunk starts
+ * with the pointer to the next one (libh2o 2.2's layout).
+ */
+void gw_thread_release_caches(void)
+{
+	h2o_mem_recycle_t *r = &h2o_socket_buffer_prototype.allocator;
+
+	while (r->_link) {
+		void **chunk = (void **)r->_link;
+
+		r->_link = *chunk;
+		free(chunk);
+	}
+	r->cnt = 0;
+}
+
 /* ---- idle pool ---- */
 
 static void idle_unlink(struct gw_idle_conn *ic)
