@@ -61,8 +61,10 @@ GWD_asan := $(BUILD)/asan/gwd
 GWCTL_asan := $(BUILD)/asan/gwctl
 TESTS := $(patsubst %.c,$(BUILD)/asan/tests/%,$(notdir $(TEST_SRCS)))
 TOOLS := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRCS)))
+BENCH_SRCS := $(wildcard selftests/bench/*.c)
+BENCHES := $(patsubst %.c,$(BUILD)/bench/%,$(notdir $(BENCH_SRCS)))
 
-.PHONY: all deps build asan tests tools clean test test-unit test-e2e demo bench bench-xdp \
+.PHONY: all deps build asan tests tools benches clean test test-unit test-e2e demo bench bench-xdp \
 	bench-l4 bench-l7 fuzz fuzz-xdp soak format
 
 all: deps
@@ -128,6 +130,14 @@ $(BUILD)/tools/%: $(BUILD)/release/selftests/tools/%.o $(call objs,release,$(LIB
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $^ $(PKG_LIBS) -o $@
 
+# Benchmark programs, release-built (selftests/bench/*.c -> $(BUILD)/bench/*).
+$(BUILD)/bench/%: $(BUILD)/release/selftests/bench/%.o $(call objs,release,$(LIB_SRCS) selftests/lib/pkt.c)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $^ $(PKG_LIBS) -o $@
+
+benches: $(BENCHES)
+
 # gwgate runs the gateway library alone (L7 tests and benchmarks): it links gwd's objects too.
 $(BUILD)/tools/gwgate: $(call objs,release,$(GWD_SRCS))
 
@@ -150,11 +160,11 @@ demo: deps
 	$(Q)selftests/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory build tests
+	$(Q)$(MAKE) --no-print-directory build tests benches
 	$(Q)selftests/bench/run.sh all
 
 bench-xdp bench-l4 bench-l7: deps
-	$(Q)$(MAKE) --no-print-directory build tests
+	$(Q)$(MAKE) --no-print-directory build tests benches
 	$(Q)selftests/bench/run.sh $(@:bench-%=%)
 
 format:

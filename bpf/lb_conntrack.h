@@ -36,13 +36,14 @@ static __always_inline bool is_fin_or_rst(const struct packet *pkt)
 	return pkt->flow.proto == IPPROTO_TCP && (pkt->tcp_flags & (XG_TCP_FIN | XG_TCP_RST));
 }
 
+/* now is 0 for TCP packets that did not read the clock: TCP entries do not go stale here. */
 static __always_inline enum ct_state ct_check(const struct xg_ct_value *ct,
 					      const struct packet *pkt, const struct xg_vip *vip,
 					      const struct xg_settings *set, __u64 now)
 {
 	struct xg_backend *be = backend_lookup(ct->backend_id);
 
-	if (now - ct->last_seen_ns > ct_timeout(set, pkt->flow.proto))
+	if (pkt->flow.proto == IPPROTO_UDP && now - ct->last_seen_ns > ct_timeout(set, IPPROTO_UDP))
 		return CT_RENEW;
 	if ((ct->flags & XG_CT_F_FIN) && is_syn(pkt))
 		return CT_RENEW;
@@ -54,7 +55,7 @@ static __always_inline enum ct_state ct_check(const struct xg_ct_value *ct,
 /* Established packet: refresh the timestamp (at most once per XG_CT_REFRESH_NS), note FIN. */
 static __always_inline void ct_touch(struct packet *pkt, struct xg_ct_value *ct, __u64 now)
 {
-	if (now - ct->last_seen_ns >= XG_CT_REFRESH_NS)
+	if (now && now - ct->last_seen_ns >= XG_CT_REFRESH_NS)
 		ct->last_seen_ns = now;
 	if (is_fin_or_rst(pkt) && !(ct->flags & XG_CT_F_FIN)) {
 		ct->flags |= XG_CT_F_FIN;
@@ -124,6 +125,19 @@ static __always_inline void ct_repoint(struct packet *pkt, struct xg_ct_value *c
 	count_info(pkt, XG_R_CT_RESELECT);
 }
 
+/* Does this established packet read the clock? UDP always, TCP on control flags or sampled. */
+static __always_inline bool ct_needs_time(const struct packet *pkt)
+{
+	struct xg_cpu_state *st;
+	__u32 zero = 0;
+
+	if (pkt->flow.proto != IPPROTO_TCP ||
+	    (pkt->tcp_flags & (XG_TCP_SYN | XG_TCP_FIN | XG_TCP_RST)))
+		return true;
+	st = bpf_map_lookup_elem(&lb_cpu_state, &zero);
+	return st && st->packets++ % XG_CT_SAMPLE == 0;
+}
+
 /*
  * The backend id for this packet's flow: the connection table's when it still holds, else a
  * fresh selection (recorded in the table). *new_flow tells the stats a flow started here.
@@ -132,19 +146,23 @@ static __always_inline void ct_repoint(struct packet *pkt, struct xg_ct_value *c
 static __always_inline __u32 conntrack_backend(struct packet *pkt, const struct xg_vip *vip,
 					       const struct xg_settings *set, bool *new_flow)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
 	struct xg_ct_value *ct;
 	enum ct_state state;
+	__u64 now = 0;
 	__u32 id;
 
 	ct = bpf_map_lookup_elem(&lb_conntrack, &pkt->flow);
 	if (ct) {
+		if (ct_needs_time(pkt))
+			now = bpf_ktime_get_coarse_ns();
 		state = ct_check(ct, pkt, vip, set, now);
 		if (state == CT_KEEP) {
 			count_info(pkt, XG_R_CT_HIT);
 			ct_touch(pkt, ct, now);
 			return ct->backend_id;
 		}
+		if (!now)
+			now = bpf_ktime_get_coarse_ns();
 		id = select_new_flow(pkt, vip, set->hash_seed, now);
 		if (id != XG_BACKEND_NONE) {
 			ct_repoint(pkt, ct, vip, id, now);
@@ -153,6 +171,7 @@ static __always_inline __u32 conntrack_backend(struct packet *pkt, const struct 
 		return id;
 	}
 	count_info(pkt, XG_R_CT_MISS);
+	now = bpf_ktime_get_coarse_ns();
 	id = select_new_flow(pkt, vip, set->hash_seed, now);
 	if (id != XG_BACKEND_NONE) {
 		ct_insert(pkt, vip, id, set, now);

@@ -148,7 +148,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct packet *pkt,
 	__u32 ifindex = ctx->ingress_ifindex;
 	struct xg_link *link = bpf_map_lookup_elem(&lb_links, &ifindex);
 
-	if (!link)
+	if (!link || !link->ifindex)
 		return verdict(pkt, XDP_DROP, XG_R_DROP_NO_LINK);
 	if (vip->fwd == XG_FWD_L2)
 		return fwd_l2(ctx, pkt, link, be, icmp_error);

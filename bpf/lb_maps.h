@@ -123,8 +123,8 @@ struct {
 
 /* Links we are attached to, by ifindex: our MAC, MTU, outer source addresses. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XG_MAX_LINKS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XG_MAX_IFINDEX);
 	__type(key, __u32);
 	__type(value, struct xg_link);
 } lb_links SEC(".maps");

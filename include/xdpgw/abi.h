@@ -22,7 +22,7 @@
  * lb_be_active        array [max_backends]      __u32 backend id     __s64 active flows
  * lb_conntrack        LRU hash, no common LRU   struct xg_flow_key   struct xg_ct_value
  * lb_persist          LRU hash                  struct xg_persist_key struct xg_persist_value
- * lb_links            hash [XG_MAX_LINKS]       __u32 ifindex        struct xg_link
+ * lb_links            array [max_ifindex]       __u32 ifindex        struct xg_link
  * lb_settings         array [1]                 __u32 0              struct xg_settings
  * lb_stats            percpu array [XG_R_MAX]   __u32 enum xg_reason struct xg_counter
  * lb_rr_cursor        percpu array [max_vips]   __u32 vip id         __u32 (datapath only)
@@ -41,7 +41,8 @@
 #define XG_MAX_BACKENDS 4096		/* load time: backends over all services */
 #define XG_CT_ENTRIES (1u << 20)	/* load time: connection table entries */
 #define XG_PERSIST_ENTRIES (1u << 16)	/* load time: persistence table entries */
-#define XG_MAX_LINKS 64			/* interfaces the balancer is attached to */
+#define XG_MAX_LINKS 64			/* interfaces one process attaches to */
+#define XG_MAX_IFINDEX 4096		/* load time: lb_links slots (ifindex < this) */
 #define XG_MAX_DECAP_ADDRS 64		/* local addresses the decap program accepts */
 #define XG_SEL_MAX 65521		/* largest selection table (a prime), entries */
 #define XG_SEL_DEFAULT 16381		/* Maglev table size of a service unless set or outgrown */
@@ -221,6 +222,11 @@ enum xg_ct_flags {
 /*
  * lb_conntrack value. last_seen_ns is bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC, coarse),
  * refreshed at most once per XG_CT_REFRESH_NS to keep established packets from writing.
+ * UDP: read on every packet; an entry idle past ct_timeout_udp_ns is a new flow.
+ * TCP: read only on SYN/FIN/RST and on every XG_CT_SAMPLE-th established packet of a CPU
+ * (the clock costs as much as a map lookup); TCP entries never expire on the packet path
+ * (the LRU evicts them, a SYN after FIN/RST starts a new flow), the timestamp serves the lc
+ * resync and gwctl.
  */
 struct xg_ct_value {
 	__u32 backend_id;
@@ -230,6 +236,7 @@ struct xg_ct_value {
 	__u32 pad;
 };
 #define XG_CT_REFRESH_NS 1000000000ull
+#define XG_CT_SAMPLE 32
 
 struct xg_persist_key {
 	struct xg_addr src;
@@ -244,7 +251,11 @@ struct xg_persist_value {
 	__u64 last_seen_ns;	/* coarse monotonic; refreshed by every new flow of the client */
 };
 
-/* ---- links the balancer is attached to: lb_links[ifindex] ---- */
+/*
+ * ---- links the balancer is attached to: lb_links[ifindex] ----
+ * An array indexed by ifindex (an array read costs nothing on the packet path, a hash lookup
+ * does); an entry whose ifindex field is 0 is "not configured" (drop-no-link).
+ */
 struct xg_link {
 	__u8 mac[6];		/* our MAC: source of forwarded frames */
 	__u16 mtu;		/* L3 MTU; 0: no check */
@@ -270,6 +281,8 @@ struct xg_settings {
 struct xg_cpu_state {
 	__u64 window_start_ns;
 	__u64 inserts;
+	__u64 packets;		/* established TCP packets: every XG_CT_SAMPLE-th refreshes time */
+	__u64 pad;
 };
 
 /* ---- statistics ---- */

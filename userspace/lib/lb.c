@@ -89,6 +89,7 @@ static int size_maps(struct lb *skel, const struct lb_opts *o)
 		{ skel->maps.lb_be_active, bes },
 		{ skel->maps.lb_conntrack, o->ct_entries ?: XG_CT_ENTRIES },
 		{ skel->maps.lb_persist, o->persist_entries ?: XG_PERSIST_ENTRIES },
+		{ skel->maps.lb_links, o->max_ifindex ?: XG_MAX_IFINDEX },
 	};
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {

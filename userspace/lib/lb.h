@@ -30,6 +30,7 @@ struct lb_opts {
 	uint32_t max_backends;	/* XG_MAX_BACKENDS */
 	uint32_t ct_entries;	/* XG_CT_ENTRIES */
 	uint32_t persist_entries; /* XG_PERSIST_ENTRIES */
+	uint32_t max_ifindex;	/* XG_MAX_IFINDEX: links with a larger ifindex cannot be used */
 	bool debug;		/* libbpf debug output and the verifier log on failure */
 };
 

@@ -829,18 +829,30 @@ int lbmap_link_set(struct lbmap *m, const struct xg_link *link)
 
 	if (!link->ifindex || link->src4_hash_bits > 16 || link->src6_hash_bits > 32)
 		return -EINVAL;
+	if (link->ifindex >= m->max_entries[LBMAP_LINKS])
+		return -ERANGE;
 	memset(val.pad, 0, sizeof(val.pad));
 	return map_put(m, LBMAP_LINKS, &link->ifindex, &val);
 }
 
 int lbmap_link_get(struct lbmap *m, uint32_t ifindex, struct xg_link *link)
 {
-	return map_get(m, LBMAP_LINKS, &ifindex, link);
+	int err;
+
+	if (ifindex == 0 || ifindex >= m->max_entries[LBMAP_LINKS])
+		return -ENOENT;
+	err = map_get(m, LBMAP_LINKS, &ifindex, link);
+	if (!err && link->ifindex != ifindex)
+		err = -ENOENT;
+	return err;
 }
 
 int lbmap_link_del(struct lbmap *m, uint32_t ifindex)
 {
-	return map_del(m, LBMAP_LINKS, &ifindex);
+	struct xg_link none = {}, cur;
+	int err = lbmap_link_get(m, ifindex, &cur);
+
+	return err ?: map_put(m, LBMAP_LINKS, &ifindex, &none);
 }
 
 int lbmap_settings_get(struct lbmap *m, struct xg_settings *s)
@@ -1313,7 +1325,7 @@ uint64_t lbmap_memory_estimate(uint32_t max_vips, uint32_t max_backends, uint32_
 	b += array_bytes(max_backends, sizeof(struct xg_backend_health), 1);
 	b += array_bytes(max_backends, sizeof(struct xg_flow_stats), ncpus);
 	b += array_bytes(max_backends, sizeof(int64_t), 1);
-	b += hash_bytes(XG_MAX_LINKS, sizeof(uint32_t), sizeof(struct xg_link), false);
+	b += array_bytes(XG_MAX_IFINDEX, sizeof(struct xg_link), 1);
 	b += array_bytes(XG_R_MAX, sizeof(struct xg_counter), ncpus);
 	b += array_bytes(1, sizeof(struct xg_settings), 1);
 	b += array_bytes(1, sizeof(struct xg_cpu_state), ncpus);

@@ -155,8 +155,13 @@ int lbmap_sel_read(struct lbmap *m, uint32_t vip_id, uint32_t *ids, uint32_t cap
 
 /* ---- links and settings ---- */
 
-/* lb_links[link->ifindex] = *link. Write it before attaching to the link. */
+/*
+ * lb_links[link->ifindex] = *link. Write it before attaching to the link. -ERANGE when the
+ * ifindex is not below the load-time max_ifindex (XG_MAX_IFINDEX), -EINVAL for ifindex 0 or
+ * hash bits over 16 (IPv4) / 32 (IPv6).
+ */
 int lbmap_link_set(struct lbmap *m, const struct xg_link *link);
+/* -ENOENT when the link is not configured. */
 int lbmap_link_get(struct lbmap *m, uint32_t ifindex, struct xg_link *link);
 int lbmap_link_del(struct lbmap *m, uint32_t ifindex);
 
