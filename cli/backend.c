@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "gwctl.h"
+#include "lib/addr.h"
+#include "maps.h"
 
 static int backend_add(int argc, char **argv)
 {
@@ -93,6 +95,97 @@ static int backend_set(int argc, char **argv)
 	return ret ? ret : cli_changed();
 }
 
+struct be_show {
+	struct lbmap *m;
+	bool header;
+};
+
+static void show_health(const struct xg_backend_health *h)
+{
+	char err[sizeof(h->last_error) + 1];
+
+	open_json_object("health");
+	print_string(PRINT_ANY, "state", "%-9s ", cli_hc_state(h->state));
+	print_u64(PRINT_JSON, "since_unix_ms", NULL, h->since_unix_ms);
+	print_u64(PRINT_JSON, "last_probe_unix_ms", NULL, h->last_probe_unix_ms);
+	print_bool(PRINT_JSON, "last_ok", NULL, h->last_ok);
+	print_u64(PRINT_JSON, "last_latency_us", NULL, h->last_latency_us);
+	print_u64(PRINT_JSON, "probes", NULL, h->probes);
+	print_u64(PRINT_JSON, "failures", NULL, h->failures);
+	memcpy(err, h->last_error, sizeof(h->last_error));
+	err[sizeof(h->last_error)] = '\0';
+	print_string(PRINT_JSON, "last_error", NULL, err);
+	close_json_object();
+}
+
+static int show_service(uint32_t vip_id, const struct xg_vip_info *info, void *ctx)
+{
+	struct be_show *bs = ctx;
+	struct xg_backend_health h;
+	struct xg_backend b;
+	char addr[ADDR_STRLEN], mac[ADDR_STRLEN];
+
+	for (uint32_t id = 0; id < bs->m->max_backends; id++) {
+		int64_t active = 0;
+
+		if (lbmap_backend_get(bs->m, id, &b) || !(b.flags & XG_BE_F_IN_USE) ||
+		    b.vip_id != vip_id)
+			continue;
+		if (!bs->header) {
+			print_text("%-16s %-40s %-6s %-11s %-9s %-8s %-17s %s\n", "Service",
+				   "Backend", "Weight", "State", "Health", "Active", "MAC", "Id");
+			bs->header = true;
+		}
+		memset(&h, 0, sizeof(h));
+		lbmap_backend_health_get(bs->m, id, &h);
+		lbmap_backend_active(bs->m, id, &active);
+		open_json_object(NULL);
+		print_string(PRINT_ANY, "service", "%-16s ", info->name);
+		print_string(PRINT_ANY, "addr", "%-40s ", addr_fmt(&b.addr, b.family, addr));
+		print_u64(PRINT_ANY, "weight", "%-6llu ", b.weight);
+		print_string(PRINT_ANY, "state", "%-11s ", cli_backend_state(&b));
+		show_health(&h);
+		print_int(PRINT_ANY, "active", "%-8lld ", active);
+		print_string(PRINT_ANY, "mac", "%-17s ", mac_fmt(b.mac, mac));
+		print_u64(PRINT_ANY, "id", "%llu\n", id);
+		open_json_array("flags");
+		if (b.flags & XG_BE_F_DRAIN)
+			print_string(PRINT_JSON, NULL, NULL, "drain");
+		if (b.flags & XG_BE_F_DOWN)
+			print_string(PRINT_JSON, NULL, NULL, "down");
+		if (b.flags & XG_BE_F_ADMIN_DOWN)
+			print_string(PRINT_JSON, NULL, NULL, "admin-down");
+		if (b.flags & XG_BE_F_HC_FAIL)
+			print_string(PRINT_JSON, NULL, NULL, "health-fail");
+		close_json_array();
+		close_json_object();
+	}
+	return 0;
+}
+
+static int backend_show(int argc, char **argv)
+{
+	struct be_show bs = { 0 };
+	struct xg_vip_info info;
+	uint32_t id;
+
+	if (cli_no_more("backend show", argc > 1 ? argc - 1 : 0, argv + 1))
+		return 1;
+	bs.m = cli_maps();
+	if (!bs.m)
+		return 1;
+	open_json_array(NULL);
+	if (argc) {
+		if (cli_vip_by_name(bs.m, argv[0], &id, &info))
+			return 1;
+		show_service(id, &info, &bs);
+	} else {
+		cli_foreach_vip(bs.m, show_service, &bs);
+	}
+	close_json_array();
+	return 0;
+}
+
 static const struct cli_cmd backend_cmds[] = {
 	{ "add", "NAME ADDR [weight W]", "add a backend (real server) to service NAME",
 	  backend_add },
@@ -100,6 +193,8 @@ static const struct cli_cmd backend_cmds[] = {
 	{ "set", "NAME ADDR weight W | drain | undrain | down | up",
 	  "change the weight; drain (no new flows, existing ones stay); down (flows move away)",
 	  backend_set },
+	{ "show", "[NAME]", "show backends with weight, state and health (works while gwd is down)",
+	  backend_show },
 	{ NULL },
 };
 

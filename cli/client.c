@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,19 +51,43 @@ const char *cli_escape(const char *s)
 	return out;
 }
 
-static int unreachable(long os_errno, CURLcode rc, const char *msg)
+/* Reports through cli_error, or only into why for quiet calls. Returns 1. */
+static int fail(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *why, size_t len, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (why)
+		snprintf(why, len, "%s", msg);
+	else
+		cli_error("%s", msg);
+	return 1;
+}
+
+static int unreachable(long os_errno, CURLcode rc, const char *msg, char *why, size_t len)
 {
 	if (os_errno == ENOENT || os_errno == ECONNREFUSED)
-		return cli_error("gwd is not running (no admin socket at %s)", cli.socket);
+		return fail(why, len, "gwd is not running (no admin socket at %s)", cli.socket);
 	if (os_errno == EACCES || os_errno == EPERM)
-		return cli_error("permission denied on %s: gwctl needs root to change gwd's "
-				 "configuration",
-				 cli.socket);
-	return cli_error("cannot reach gwd at %s: %s", cli.socket,
-			 msg[0] ? msg : curl_easy_strerror(rc));
+		return fail(why, len,
+			    "permission denied on %s: gwctl needs root to change gwd's "
+			    "configuration",
+			    cli.socket);
+	return fail(why, len, "cannot reach gwd at %s: %s", cli.socket,
+		    msg[0] ? msg : curl_easy_strerror(rc));
 }
 
 int gwd_call(const char *method, const char *path, const json_t *body, json_t **resp)
+{
+	return gwd_try(method, path, body, resp, NULL, 0);
+}
+
+int gwd_try(const char *method, const char *path, const json_t *body, json_t **resp, char *why,
+	    size_t whylen)
 {
 	char url[1024], who[256], errbuf[CURL_ERROR_SIZE] = "", *text = NULL;
 	struct curl_slist *hdrs = NULL;
@@ -110,7 +135,7 @@ int gwd_call(const char *method, const char *path, const json_t *body, json_t **
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
-		ret = unreachable(os_errno, rc, errbuf);
+		ret = unreachable(os_errno, rc, errbuf, why, whylen);
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -118,7 +143,7 @@ int gwd_call(const char *method, const char *path, const json_t *body, json_t **
 		v = json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
 	if (status >= 200 && status < 300) {
 		if (b.len && !v) {
-			ret = cli_error("gwd answered with invalid JSON");
+			ret = fail(why, whylen, "gwd answered with invalid JSON");
 			goto out;
 		}
 		if (resp)
@@ -130,7 +155,8 @@ int gwd_call(const char *method, const char *path, const json_t *body, json_t **
 	} else {
 		const char *msg = json_string_value(json_object_get(v, "error"));
 
-		ret = msg ? cli_error("%s", msg) : cli_error("gwd answered HTTP %ld", status);
+		ret = msg ? fail(why, whylen, "%s", msg)
+			  : fail(why, whylen, "gwd answered HTTP %ld", status);
 	}
 out:
 	json_decref(v);

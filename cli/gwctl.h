@@ -68,6 +68,9 @@ int cli_u32(const char *what, const char *keyword, const char *s, uint32_t max, 
  * message, or says why gwd could not be reached.
  */
 int gwd_call(const char *method, const char *path, const json_t *body, json_t **resp);
+/* The same without printing: on failure the reason goes to why (whylen bytes). */
+int gwd_try(const char *method, const char *path, const json_t *body, json_t **resp, char *why,
+	    size_t whylen);
 /* Percent-escapes one path segment (an address, a name); returns a static buffer slot. */
 const char *cli_escape(const char *s);
 

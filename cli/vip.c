@@ -3,7 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "gwctl.h"
+#include "lib/addr.h"
+#include "maps.h"
 
 /* Parses [algo A] [fwd F] [persist SECONDS] into body. Returns 0 or cli_error's 1. */
 static int vip_options(const char *what, int argc, char **argv, json_t *body)
@@ -83,6 +87,80 @@ static int vip_del(int argc, char **argv)
 	return gwd_call("DELETE", path, NULL, NULL) ?: cli_changed();
 }
 
+struct vip_show {
+	struct lbmap *m;
+	const char *name;
+	bool header;
+};
+
+static void count_backends(struct lbmap *m, uint32_t vip_id, unsigned *total, unsigned *live)
+{
+	struct xg_backend b;
+
+	*total = *live = 0;
+	for (uint32_t id = 0; id < m->max_backends; id++) {
+		if (lbmap_backend_get(m, id, &b) || !(b.flags & XG_BE_F_IN_USE) ||
+		    b.vip_id != vip_id)
+			continue;
+		(*total)++;
+		*live += strcmp(cli_backend_state(&b), "up") == 0;
+	}
+}
+
+static int show_one(uint32_t id, const struct xg_vip_info *info, void *ctx)
+{
+	struct vip_show *vs = ctx;
+	char vip[ADDR_STRLEN + 16], addr[ADDR_STRLEN];
+	unsigned total, live;
+
+	if (vs->name && strcmp(vs->name, info->name))
+		return 0;
+	if (!vs->header) {
+		print_text("%-16s %-32s %-7s %-5s %-8s %-6s %-9s %s\n", "Service", "VIP", "Algo",
+			   "Fwd", "Persist", "Id", "Backends", "Table");
+		vs->header = true;
+	}
+	count_backends(vs->m, id, &total, &live);
+	open_json_object(NULL);
+	print_string(PRINT_ANY, "name", "%-16s ", info->name);
+	cli_fmt_vip(&info->key, vip, sizeof(vip));
+	print_string(PRINT_FP, NULL, "%-32s ", vip);
+	print_string(PRINT_JSON, "addr", NULL, addr_fmt(&info->key.addr, info->key.family, addr));
+	print_u64(PRINT_JSON, "port", NULL, ntohs(info->key.port));
+	print_string(PRINT_JSON, "proto", NULL, proto_name(info->key.proto));
+	print_u64(PRINT_JSON, "family", NULL, info->key.family == XG_AF_INET6 ? 6 : 4);
+	print_string(PRINT_ANY, "algo", "%-7s ", lbmap_algo_name(info->vip.algo));
+	print_string(PRINT_ANY, "fwd", "%-5s ", lbmap_fwd_name(info->vip.fwd));
+	print_u64(PRINT_ANY, "persist", "%-8llu ", info->vip.persist_sec);
+	print_u64(PRINT_ANY, "id", "%-6llu ", id);
+	print_text("%u/%-7u ", live, total);
+	print_u64(PRINT_JSON, "backends", NULL, total);
+	print_u64(PRINT_JSON, "live", NULL, live);
+	print_u64(PRINT_ANY, "table_size", "%llu\n", info->sel_size);
+	print_u64(PRINT_JSON, "generation", NULL, info->generation);
+	close_json_object();
+	return 0;
+}
+
+static int vip_show(int argc, char **argv)
+{
+	struct vip_show vs = { .name = argc ? argv[0] : NULL };
+	uint32_t id;
+	struct xg_vip_info info;
+
+	if (cli_no_more("vip show", argc > 1 ? argc - 1 : 0, argv + 1))
+		return 1;
+	vs.m = cli_maps();
+	if (!vs.m)
+		return 1;
+	if (vs.name && cli_vip_by_name(vs.m, vs.name, &id, &info))
+		return 1;
+	open_json_array(NULL);
+	cli_foreach_vip(vs.m, show_one, &vs);
+	close_json_array();
+	return 0;
+}
+
 static const struct cli_cmd vip_cmds[] = {
 	{ "add", "NAME ADDR:PORT[/tcp|/udp] [algo maglev|sh|rr|lc] [fwd ipip|l2] [persist SECONDS]",
 	  "add a service: a VIP address, port and protocol, balanced over its backends",
@@ -90,6 +168,8 @@ static const struct cli_cmd vip_cmds[] = {
 	{ "del", "NAME", "remove a service and its backends", vip_del },
 	{ "set", "NAME [algo maglev|sh|rr|lc] [fwd ipip|l2] [persist SECONDS]",
 	  "change a service's algorithm, forwarding mode or persistence", vip_set },
+	{ "show", "[NAME]", "show services as the datapath has them (works while gwd is down)",
+	  vip_show },
 	{ NULL },
 };
 

@@ -9,22 +9,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "gwd/admin.h"
 #include "gwd/cfg.h"
 #include "gwd/gwd.h"
 #include "gwd/state.h"
+#include "lib/bpffs.h"
 #include "lib/log.h"
 #include "lib/yaml2json.h"
-
-#ifndef BPF_FS_MAGIC
-#define BPF_FS_MAGIC 0xcafe4a11
-#endif
 
 static void usage(FILE *f)
 {
@@ -64,27 +59,6 @@ static int daemon_settings(struct gwd_opts *o, const json_t *sec, struct gwd_err
 			return -EINVAL;
 		o->log_level = lvl;
 	}
-	return 0;
-}
-
-/* Makes sure dir lives on a bpf filesystem, mounting one on /sys/fs/bpf when it is missing. */
-static int bpffs_prepare(const char *dir, struct gwd_err *err)
-{
-	struct statfs sfs;
-
-	if (statfs("/sys/fs/bpf", &sfs) == 0 && (uint32_t)sfs.f_type != BPF_FS_MAGIC &&
-	    strncmp(dir, "/sys/fs/bpf/", 12) == 0) {
-		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"))
-			return gwd_err_set(err, 500, "cannot mount bpffs on /sys/fs/bpf: %s",
-					   strerror(errno));
-		log_info("mounted bpffs on /sys/fs/bpf");
-	}
-	if (state_mkdir_p(dir))
-		return gwd_err_set(err, 500, "cannot create bpffs directory %s: %s", dir,
-				   strerror(errno));
-	if (statfs(dir, &sfs) || (uint32_t)sfs.f_type != BPF_FS_MAGIC)
-		return gwd_err_set(err, 500, "%s is not on a bpf filesystem (mount -t bpf bpf DIR)",
-				   dir);
 	return 0;
 }
 
@@ -273,8 +247,8 @@ int main(int argc, char **argv)
 		log_error("%s; refusing to start", msg);
 		goto fail_early;
 	}
-	if (bpffs_prepare(o->bpffs, &err)) {
-		log_error("%s", err.msg);
+	if (bpffs_prepare(o->bpffs, msg, sizeof(msg))) {
+		log_error("%s", msg);
 		goto fail_early;
 	}
 	if (!o->foreground && daemonize(&ready_fd)) {

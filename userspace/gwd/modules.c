@@ -2,9 +2,10 @@
 /* The module table: every gwd module, in apply order (add a module with one line here). */
 #include "gwd/module.h"
 
-extern const struct gwd_module gateway_module;
+extern const struct gwd_module l4_module, gateway_module;
 
 const struct gwd_module *const gwd_modules[] = {
+	&l4_module,
 	&gateway_module,
 	NULL,
 };

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0
+/* gwctl status: gwd, links and modes, map sizes and memory, counts; reads work with gwd down. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gwctl.h"
+#include "lib/lb.h"
+#include "maps.h"
+
+struct counts {
+	struct lbmap *m;
+	unsigned services, backends, up;
+	uint64_t flows;
+};
+
+static int count_vip(uint32_t id, const struct xg_vip_info *info, void *ctx)
+{
+	((struct counts *)ctx)->services++;
+	return 0;
+}
+
+static int count_flow(const struct xg_flow_key *k, const struct xg_ct_value *v, void *ctx)
+{
+	((struct counts *)ctx)->flows++;
+	return 0;
+}
+
+static int show_link(const struct lb_link_info *li, void *ctx)
+{
+	open_json_object(NULL);
+	print_string(PRINT_ANY, "name", "  %-16s", li->ifname);
+	print_u64(PRINT_ANY, "ifindex", " ifindex %-4llu", li->ifindex);
+	print_string(PRINT_ANY, "mode", " mode %-8s", li->mode_known ? lb_xdp_mode_name(li->mode)
+								       : "?");
+	print_u64(PRINT_ANY, "prog_id", " prog %llu\n", li->prog_id);
+	close_json_object();
+	return 0;
+}
+
+static void show_gwd(void)
+{
+	char why[512];
+	json_t *st = NULL;
+
+	open_json_object("gwd");
+	if (gwd_try("GET", "status", NULL, &st, why, sizeof(why)) == 0) {
+		print_bool(PRINT_JSON, "running", NULL, true);
+		print_u64(PRINT_ANY, "pid", "gwd        running (pid %llu",
+			  json_integer_value(json_object_get(st, "pid")));
+		print_u64(PRINT_ANY, "uptime_sec", ", up %llus",
+			  json_integer_value(json_object_get(st, "uptime_sec")));
+		print_u64(PRINT_ANY, "generation", ", generation %llu)\n",
+			  json_integer_value(json_object_get(st, "generation")));
+		print_string(PRINT_ANY, "socket", "           socket %s\n", cli.socket);
+		print_string(PRINT_ANY, "state_file", "           state  %s\n",
+			     json_string_value(json_object_get(st, "state_file")));
+		print_json("modules", json_incref(json_object_get(st, "modules")));
+	} else {
+		print_bool(PRINT_JSON, "running", NULL, false);
+		print_string(PRINT_ANY, "error", "gwd        %s\n", why);
+	}
+	close_json_object();
+	json_decref(st);
+}
+
+static int status_run(int argc, char **argv)
+{
+	struct counts c = { 0 };
+	struct xg_backend b;
+	struct lbmap *m;
+
+	if (cli_no_more("status", argc, argv))
+		return 1;
+	open_json_object(NULL);
+	show_gwd();
+	print_string(PRINT_ANY, "bpffs", "bpffs      %s\n", cli.bpffs);
+	m = cli_maps();
+	if (!m)
+		return 1;
+	c.m = m;
+	cli_foreach_vip(m, count_vip, &c);
+	for (uint32_t id = 0; id < m->max_backends; id++) {
+		if (lbmap_backend_get(m, id, &b) || !(b.flags & XG_BE_F_IN_USE))
+			continue;
+		c.backends++;
+		c.up += strcmp(cli_backend_state(&b), "up") == 0;
+	}
+	lbmap_ct_foreach(m, count_flow, &c);
+	print_text("links\n");
+	open_json_array("links");
+	lb_links_foreach(cli.bpffs, XG_PIN_LINKS_DIR, show_link, NULL);
+	close_json_array();
+	open_json_object("counts");
+	print_u64(PRINT_ANY, "services", "services   %llu", c.services);
+	print_u64(PRINT_ANY, "max_services", " of %llu\n", m->max_vips);
+	print_u64(PRINT_ANY, "backends", "backends   %llu", c.backends);
+	print_u64(PRINT_ANY, "max_backends", " of %llu", m->max_backends);
+	print_u64(PRINT_ANY, "backends_up", " (%llu up)\n", c.up);
+	print_u64(PRINT_ANY, "flows", "conntrack  %llu flows", c.flows);
+	print_u64(PRINT_ANY, "conntrack_size", " (table of %llu)\n",
+		  m->max_entries[LBMAP_CONNTRACK]);
+	close_json_object();
+	open_json_object("maps");
+	print_u64(PRINT_ANY, "persist_size", "persist    table of %llu\n",
+		  m->max_entries[LBMAP_PERSIST]);
+	print_u64(PRINT_ANY, "cpus", "cpus       %llu\n", m->ncpus);
+	print_u64(PRINT_ANY, "memory_bytes", "memory     ~%llu bytes in maps (estimate)\n",
+		  lbmap_memory_estimate(m->max_vips, m->max_backends,
+					m->max_entries[LBMAP_CONNTRACK],
+					m->max_entries[LBMAP_PERSIST], m->ncpus));
+	close_json_object();
+	close_json_object();
+	return 0;
+}
+
+static const struct cli_cmd status_cmds[] = {
+	{ "", "", "gwd (running or not), links and XDP modes, counts, map sizes and memory",
+	  status_run },
+	{ NULL },
+};
+
+const struct cli_object obj_status = { "status", "overview of this balancer instance",
+				       status_cmds };
