@@ -35,6 +35,11 @@ err=$(gctl upstream add pb backend.test:80 2>&1)
 check_eq bad_target_refused "$err" 'Error: gateway.upstreams[pb].targets[backend.test:80].addr: "backend.test:80": not a numeric IPv4 or [IPv6] address (names are not resolved)'
 gen2=$(nsx g curl -s --unix-socket "$GW_TMP/gwd.sock" http://x/v1/status | python3 -c "import json,sys; print(json.load(sys.stdin)['generation'])")
 check_eq refused_changes_nothing "$gen2" "$gen"
+check upstream_set_weight gctl upstream set pb 127.0.0.1:9002 weight 0
+check_eq upstream_drained "$(gctl upstream show pb | tail -1 | tr -s ' ')" "pb rr 127.0.0.1:9002 0 drained 0"
+check_eq drained_503 "$(gcurl -H 'Host: two.test' http://127.0.0.1:8080/two/x)" '{"error":{"status":503,"code":"no_healthy_upstream","message":"no healthy target in the route'"'"'s upstream"}}'
+err=$(gctl upstream del pb 2>&1)
+check_eq pool_in_use_refused "$err" 'Error: gateway.routes[two].upstream: unknown upstream "pb"'
 check route_del gctl route del two
 check_eq route_gone "$(gcurl -o /dev/null -w '%{http_code}' -H 'Host: two.test' http://127.0.0.1:8080/two/x)" "404"
 
