@@ -65,5 +65,8 @@ echo "# load during 100 changes: $out"
 check_eq changes_accepted "$failed_changes" 0
 check_eq zero_failed_requests "$(echo "$out" | sed -E 's/.* non2xx=([0-9]+) errors=([0-9]+).*/\1 \2/')" "0 0"
 check load_ran test "$(echo "$out" | sed -E 's/requests=([0-9]+).*/\1/')" -gt 1000
+nsx g curl -s --unix-socket "$GW_TMP/gwd.sock" http://x/metrics >"$GW_TMP/metrics.txt"
+check gwd_metrics_gateway grep -q '^xdpgw_gateway_requests_total{route="live",class="2xx"} [1-9]' "$GW_TMP/metrics.txt"
+check gwd_metrics_up grep -q '^xdpgw_gateway_up 1' "$GW_TMP/metrics.txt"
 check_eq pool_restored "$(gctl upstream show pa | wc -l)" "2"
 t_done
