@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The map library's contract: every bad input gets its errno and changes nothing; service key
+ * changes, deletes and algorithm changes leave lb_vips, lb_vip_addrs, the filter and the
+ * selection tables consistent; table sizes and the selection budget; the memory formula.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <xdpgw/hash.h>
+
+#include "lib/lbtest.h"
+#include "lib/maglev.h"
+#include "lib/test.h"
+
+static struct xg_vip_key key4(const char *addr, uint16_t port)
+{
+	struct xg_vip_key k = { .port = htons(port), .proto = 6, .family = XG_AF_INET };
+
+	k.addr.v4 = inet_addr(addr);
+	return k;
+}
+
+#define K4(a, p)                                                                                   \
+	(&(struct xg_vip_key){ .addr.v4 = inet_addr(a), .port = htons(p), .proto = 6,               \
+			       .family = XG_AF_INET })
+
+static int count_map(struct lbmap *m, enum lbmap_id id, size_t ksize)
+{
+	char key[64], next[64];
+	void *prev = NULL;
+	int n = 0;
+
+	while (bpf_map_get_next_key(m->fd[id], prev, next) == 0) {
+		memcpy(key, next, ksize);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+static int filter_bits(struct lbmap *m)
+{
+	int bits = 0;
+
+	for (uint32_t w = 0; w < XG_VIP_FILTER_WORDS; w++) {
+		uint64_t v = 0;
+
+		bpf_map_lookup_elem(m->fd[LBMAP_VIP_FILTER], &w, &v);
+		bits += __builtin_popcountll(v);
+	}
+	return bits;
+}
+
+TEST(vip_bad_input_changes_nothing)
+{
+	struct xg_vip vip = { .algo = XG_ALGO_MAGLEV }, bad;
+	struct xg_vip_key k = key4("198.18.100.1", 80), kb;
+	struct xg_vip_info before, after;
+	char longname[XG_NAME_LEN + 1];
+	struct lbt t;
+
+	if (!lbt_setup(&t, NULL))
+		return;
+	if (!ASSERT_OK(lbmap_vip_set(t.m, 0, "web", &k, &vip)) ||
+	    !ASSERT_OK(lbmap_vip_get(t.m, 0, &before)))
+		goto out;
+	memset(longname, 'x', XG_NAME_LEN);
+	longname[XG_NAME_LEN] = 0;
+	ASSERT_ERR(lbmap_vip_set(t.m, 1, "", &k, &vip), -EINVAL);
+	ASSERT_ERR(lbmap_vip_set(t.m, 1, longname, &k, &vip), -EINVAL);
+	ASSERT_ERR(lbmap_vip_set(t.m, 1000, "other", &k, &vip), -EINVAL);
+	kb = k;
+	kb.family = 5;
+	ASSERT_ERR(lbmap_vip_set(t.m, 1, "other", &kb, &vip), -EINVAL);
+	kb = k;
+	kb.addr.v6[2] = 1;
+	ASSERT_ERR(lbmap_vip_set(t.m, 1, "other", &kb, &vip), -EINVAL);
+	kb = k;
+	kb.proto = 1;
+	ASSERT_ERR(lbmap_vip_set(t.m, 1, "other", &kb, &vip), -EINVAL);
+	bad = vip;
+	bad.algo = XG_ALGO_MAX;
+	ASSERT_ERR(lbmap_vip_set(t.m, 1, "other", K4("198.18.100.2", 80), &bad), -EINVAL);
+	bad = vip;
+	bad.fwd = XG_FWD_MAX;
+	ASSERT_ERR(lbmap_vip_set(t.m, 1, "other", K4("198.18.100.2", 80), &bad), -EINVAL);
+	ASSERT_ERR(lbmap_vip_set(t.m, 1, "other", &k, &vip), -EEXIST);	/* key of web */
+	ASSERT_ERR(lbmap_vip_set(t.m, 1, "web", K4("198.18.100.2", 80), &vip), -EEXIST);
+	ASSERT_ERR(lbmap_vip_del(t.m, 1), -ENOENT);
+	ASSERT_OK(lbmap_vip_get(t.m, 0, &after));
+	ASSERT_MEMEQ(&after, sizeof(after), &before, sizeof(before));
+	ASSERT_EQ(count_map(t.m, LBMAP_VIPS, sizeof(struct xg_vip_key)), 1);
+	ASSERT_EQ(count_map(t.m, LBMAP_VIP_ADDRS, sizeof(struct xg_addr_key)), 1);
+	ASSERT_EQ(filter_bits(t.m), 1);
+out:
+	lbt_teardown(&t);
+}
+
+TEST(vip_key_change_and_delete_keep_maps_consistent)
+{
+	struct xg_vip vip = { .algo = XG_ALGO_MAGLEV };
+	struct xg_vip_key k1 = key4("198.18.100.1", 80), k2 = key4("198.18.100.2", 443);
+	struct xg_vip_key k3 = key4("198.18.100.1", 81);
+	uint32_t id;
+	struct lbt t;
+
+	if (!lbt_setup(&t, NULL))
+		return;
+	if (!ASSERT_OK(lbmap_vip_set(t.m, 0, "a", &k1, &vip)) ||
+	    !ASSERT_OK(lbmap_vip_set(t.m, 1, "b", &k3, &vip)))
+		goto out;
+	ASSERT_EQ(count_map(t.m, LBMAP_VIP_ADDRS, sizeof(struct xg_addr_key)), 1);
+	/* a moves to another address: both addresses are VIP addresses now */
+	ASSERT_OK(lbmap_vip_set(t.m, 0, "a", &k2, &vip));
+	ASSERT_ERR(lbmap_vip_find_key(t.m, &k1, &id), -ENOENT);
+	ASSERT_OK(lbmap_vip_find_key(t.m, &k2, &id));
+	ASSERT_EQ(id, 0);
+	ASSERT_EQ(count_map(t.m, LBMAP_VIPS, sizeof(struct xg_vip_key)), 2);
+	ASSERT_EQ(count_map(t.m, LBMAP_VIP_ADDRS, sizeof(struct xg_addr_key)), 2);
+	/* b goes: its address is no VIP address any more, and its filter bit is clear */
+	ASSERT_OK(lbmap_vip_del(t.m, 1));
+	ASSERT_EQ(count_map(t.m, LBMAP_VIP_ADDRS, sizeof(struct xg_addr_key)), 1);
+	ASSERT_EQ(filter_bits(t.m), 1);
+	ASSERT_OK(lbmap_vip_del(t.m, 0));
+	ASSERT_EQ(count_map(t.m, LBMAP_VIPS, sizeof(struct xg_vip_key)), 0);
+	ASSERT_EQ(count_map(t.m, LBMAP_VIP_ADDRS, sizeof(struct xg_addr_key)), 0);
+	ASSERT_EQ(filter_bits(t.m), 0);
+	ASSERT_ERR(lbmap_vip_find(t.m, "a", &id), -ENOENT);
+out:
+	lbt_teardown(&t);
+}
+
+TEST(backend_bad_input_changes_nothing)
+{
+	struct xg_vip vip = { .algo = XG_ALGO_MAGLEV }, vl2 = { .fwd = XG_FWD_L2 };
+	struct xg_backend be = { .family = XG_AF_INET, .weight = 1, .vip_id = 0 }, b, got;
+	uint32_t sel[4], n;
+	struct lbt t;
+
+	if (!lbt_setup(&t, NULL))
+		return;
+	be.addr.v4 = inet_addr("198.19.0.1");
+	if (!ASSERT_OK(lbmap_vip_set(t.m, 0, "web", K4("198.18.100.1", 80), &vip)) ||
+	    !ASSERT_OK(lbmap_vip_set(t.m, 1, "l2", K4("198.18.100.1", 81), &vl2)) ||
+	    !ASSERT_OK(lbmap_backend_set(t.m, 0, &be)))
+		goto out;
+	b = be;
+	b.vip_id = 5;					/* no such service */
+	ASSERT_ERR(lbmap_backend_set(t.m, 1, &b), -EINVAL);
+	b = be;
+	b.family = 0;
+	ASSERT_ERR(lbmap_backend_set(t.m, 1, &b), -EINVAL);
+	ASSERT_ERR(lbmap_backend_set(t.m, 1, &be), -EEXIST);	/* same address, same service */
+	ASSERT_ERR(lbmap_backend_set(t.m, 100000, &be), -EINVAL);
+	b = be;
+	b.vip_id = 1;
+	b.family = XG_AF_INET6;
+	inet_pton(AF_INET6, "2001:2::5", b.addr.bytes);
+	ASSERT_ERR(lbmap_backend_set(t.m, 1, &b), -EINVAL);	/* l2 needs the VIP's family */
+	b = be;
+	b.vip_id = 1;
+	ASSERT_ERR(lbmap_backend_set(t.m, 0, &b), -EBUSY);	/* id belongs to another service */
+	ASSERT_ERR(lbmap_backend_del(t.m, 9), -ENOENT);
+	ASSERT_ERR(lbmap_backend_get(t.m, 1, &got), -ENOENT);
+	ASSERT_OK(lbmap_backend_get(t.m, 0, &got));
+	ASSERT_EQ(got.vip_id, 0);
+	ASSERT_OK(lbmap_sel_read(t.m, 0, sel, 4, &n));
+	ASSERT_EQ(n, XG_SEL_DEFAULT);
+out:
+	lbt_teardown(&t);
+}
+
+TEST(lc_backend_limit_and_budget)
+{
+	struct lb_opts opts = { .max_vips = 8, .max_backends = 128, .ct_entries = 1024,
+				.persist_entries = 64 };
+	struct xg_vip lc = { .algo = XG_ALGO_LC }, mg = { .algo = XG_ALGO_MAGLEV };
+	struct xg_backend be = { .family = XG_AF_INET, .weight = 1, .vip_id = 0 }, got;
+	struct xg_vip_info info;
+	uint32_t n, ids[XG_LC_MAX_BACKENDS];
+	struct lbt t;
+
+	if (!lbt_setup(&t, &opts))
+		return;
+	if (!ASSERT_OK(lbmap_vip_set(t.m, 0, "lc", K4("198.18.100.1", 80), &lc)))
+		goto out;
+	for (uint32_t i = 0; i < XG_LC_MAX_BACKENDS; i++) {
+		be.addr.v4 = htonl(0xc6130001 + i);
+		if (!ASSERT_OK(lbmap_backend_set(t.m, i, &be)))
+			goto out;
+	}
+	be.addr.v4 = htonl(0xc6130100);
+	ASSERT_ERR(lbmap_backend_set(t.m, 64, &be), -E2BIG);
+	ASSERT_ERR(lbmap_backend_get(t.m, 64, &got), -ENOENT);	/* left as it was */
+	ASSERT_OK(lbmap_sel_read(t.m, 0, ids, XG_LC_MAX_BACKENDS, &n));
+	ASSERT_EQ(n, XG_LC_MAX_BACKENDS);
+	/* draining one makes room: it leaves the list */
+	be.addr.v4 = htonl(0xc6130001);
+	be.flags = XG_BE_F_DRAIN;
+	ASSERT_OK(lbmap_backend_set(t.m, 0, &be));
+	ASSERT_OK(lbmap_sel_read(t.m, 0, ids, XG_LC_MAX_BACKENDS, &n));
+	ASSERT_EQ(n, XG_LC_MAX_BACKENDS - 1);
+
+	/* The selection budget: a maglev table that would not fit is refused. */
+	t.m->sel_budget = XG_SEL_DEFAULT;	/* the lc list (63) already uses some */
+	if (!ASSERT_OK(lbmap_vip_set(t.m, 1, "mg", K4("198.18.100.2", 80), &mg)))
+		goto out;
+	be = (struct xg_backend){ .family = XG_AF_INET, .weight = 1, .vip_id = 1 };
+	be.addr.v4 = htonl(0xc6130200);
+	ASSERT_ERR(lbmap_backend_set(t.m, 100, &be), -E2BIG);
+	ASSERT_OK(lbmap_vip_get(t.m, 1, &info));
+	ASSERT_EQ(info.sel_size, 0);
+out:
+	lbt_teardown(&t);
+}
+
+TEST(table_sizes)
+{
+	struct xg_vip vip = { .algo = XG_ALGO_MAGLEV };
+	struct xg_backend be = { .family = XG_AF_INET, .weight = 1, .vip_id = 0 };
+	struct xg_vip_info info;
+	struct lbt t;
+
+	if (!lbt_setup(&t, NULL))
+		return;
+	be.addr.v4 = inet_addr("198.19.0.1");
+	if (!ASSERT_OK(lbmap_vip_set(t.m, 0, "web", K4("198.18.100.1", 80), &vip)) ||
+	    !ASSERT_OK(lbmap_backend_set(t.m, 0, &be)))
+		goto out;
+	ASSERT_ERR(lbmap_vip_set_table_size(t.m, 0, 1000), -EINVAL);		/* not prime */
+	ASSERT_ERR(lbmap_vip_set_table_size(t.m, 0, 65537), -EINVAL);		/* over max */
+	ASSERT_ERR(lbmap_vip_set_table_size(t.m, 0, 13), -EINVAL);		/* under min */
+	ASSERT_ERR(lbmap_vip_set_table_size(t.m, 3, 4099), -ENOENT);
+	ASSERT_OK(lbmap_vip_set_table_size(t.m, 0, 4099));
+	ASSERT_OK(lbmap_vip_get(t.m, 0, &info));
+	ASSERT_EQ(info.sel_size, 4099);
+	/* 20 backends need 20000 slots: the table grows (at least doubles) and keeps that size */
+	for (uint32_t i = 1; i < 20; i++) {
+		be.addr.v4 = htonl(0xc6130001 + i);
+		ASSERT_OK(lbmap_backend_set(t.m, i, &be));
+	}
+	ASSERT_OK(lbmap_vip_get(t.m, 0, &info));
+	ASSERT_GE(info.sel_size, 20000);
+	ASSERT_TRUE(maglev_is_prime(info.sel_size));
+	{
+		uint32_t grown = info.sel_size;
+
+		ASSERT_OK(lbmap_backend_del(t.m, 19));
+		ASSERT_OK(lbmap_vip_get(t.m, 0, &info));
+		ASSERT_EQ(info.sel_size, grown);		/* removal keeps the size */
+	}
+	/* rr: the table is the weighted sequence */
+	vip.algo = XG_ALGO_RR;
+	ASSERT_OK(lbmap_vip_set(t.m, 0, "web", K4("198.18.100.1", 80), &vip));
+	ASSERT_OK(lbmap_vip_get(t.m, 0, &info));
+	ASSERT_EQ(info.sel_size, 19);
+out:
+	lbt_teardown(&t);
+}
+
+TEST(links)
+{
+	struct xg_link link = { .ifindex = 0, .mtu = 1500 }, got;
+	struct lbt t;
+
+	if (!lbt_setup(&t, NULL))
+		return;
+	ASSERT_ERR(lbmap_link_set(t.m, &link), -EINVAL);
+	link.ifindex = XG_MAX_IFINDEX;
+	ASSERT_ERR(lbmap_link_set(t.m, &link), -ERANGE);
+	link.ifindex = 7;
+	link.src4_hash_bits = 17;
+	ASSERT_ERR(lbmap_link_set(t.m, &link), -EINVAL);
+	ASSERT_ERR(lbmap_link_get(t.m, 7, &got), -ENOENT);
+	link.src4_hash_bits = 16;
+	ASSERT_OK(lbmap_link_set(t.m, &link));
+	ASSERT_OK(lbmap_link_get(t.m, 7, &got));
+	ASSERT_OK(lbmap_link_del(t.m, 7));
+	ASSERT_ERR(lbmap_link_get(t.m, 7, &got), -ENOENT);
+	ASSERT_ERR(lbmap_link_del(t.m, 7), -ENOENT);
+	lbt_teardown(&t);
+}
+
+TEST(memory_formula_defaults_fit)
+{
+	uint64_t bytes = lbmap_memory_estimate(XG_MAX_VIPS, XG_MAX_BACKENDS, XG_CT_ENTRIES,
+					       XG_PERSIST_ENTRIES, 2);
+
+	fprintf(stderr, "defaults on 2 CPUs: %.1f MiB\n", bytes / 1048576.0);
+	ASSERT_LT(bytes, 256ull << 20);
+}
+
+TEST(names_and_parsers)
+{
+	ASSERT_EQ(lbmap_algo_parse("maglev"), XG_ALGO_MAGLEV);
+	ASSERT_EQ(lbmap_algo_parse("lc"), XG_ALGO_LC);
+	ASSERT_ERR(lbmap_algo_parse("wrr"), -EINVAL);
+	ASSERT_EQ(lbmap_fwd_parse("l2"), XG_FWD_L2);
+	ASSERT_ERR(lbmap_fwd_parse("gre"), -EINVAL);
+	ASSERT_STREQ(lbmap_reason_names[XG_R_DROP_NO_BACKEND], "drop-no-backend");
+	ASSERT_EQ(lbmap_reason_kinds[XG_R_CT_HIT], XG_RK_INFO);
+	ASSERT_EQ(lb_xdp_mode_parse("generic"), LB_XDP_GENERIC);
+	ASSERT_ERR(lb_xdp_mode_parse("offload"), -EINVAL);
+}
