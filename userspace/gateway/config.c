@@ -582,8 +582,12 @@ static int compile_policies(struct cctx *c, const char *rpath, const json_t *arr
 				    perr[0] ? perr : ": invalid");
 		r->policies[i].ops = ops;
 		r->npolicies = i + 1;
-		if (ops->flags & GW_POLICY_WANTS_BODY)
+		if (ops->flags & GW_POLICY_WANTS_BODY) {
+			if (i >= 64)
+				return fail(c, "%s: body policies must be among a route's first 64",
+					    path);
 			r->wants_body = true;
+		}
 	}
 	return 0;
 }

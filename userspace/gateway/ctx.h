@@ -38,6 +38,11 @@ struct gw_ctx {
 	void (*abort_cb)(void *data);
 	void *abort_data;
 	bool responded;
+	/* body policies: which ones want this body (bit = policy index), and the limit */
+	uint64_t body_mask;
+	size_t body_limit;
+	bool oversize_fail;
+	struct gw_ctx_data *data;	/* gw_ctx_set_data */
 };
 
 #endif

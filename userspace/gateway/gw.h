@@ -250,6 +250,7 @@ struct gw_route_metrics_slot {
 	uint64_t upstream_sum_us;
 	uint64_t bytes_in, bytes_out;
 	int64_t inflight;
+	uint64_t body_oversize_pass, body_oversize_fail;	/* bodies too large for body policies */
 } __attribute__((aligned(64)));
 
 struct gw_route_metrics {

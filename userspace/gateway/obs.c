@@ -262,6 +262,8 @@ static void sum_route(const struct gw_route_metrics *m, struct gw_route_metrics_
 		t->bytes_in += GW_CTR_GET(x->bytes_in);
 		t->bytes_out += GW_CTR_GET(x->bytes_out);
 		t->inflight += GW_CTR_GET(x->inflight);
+		t->body_oversize_pass += GW_CTR_GET(x->body_oversize_pass);
+		t->body_oversize_fail += GW_CTR_GET(x->body_oversize_fail);
 	}
 }
 
@@ -331,6 +333,19 @@ void gw_metrics_write(struct gw_server *srv, FILE *out)
 		fputs("xdpgw_gateway_sent_bytes_total{route=\"", out);
 		label(out, list[i]->name);
 		fprintf(out, "\"} %llu\n", (unsigned long long)sums[i].bytes_out);
+	}
+	fputs("# HELP xdpgw_gateway_body_oversize_total Responses too large for the route's body "
+	      "policies, passed through untouched or failed with 502.\n"
+	      "# TYPE xdpgw_gateway_body_oversize_total counter\n", out);
+	for (i = 1; i < n; i++) {
+		if (!sums[i].body_oversize_pass && !sums[i].body_oversize_fail)
+			continue;
+		fputs("xdpgw_gateway_body_oversize_total{route=\"", out);
+		label(out, list[i]->name);
+		fprintf(out, "\",action=\"pass\"} %llu\n", (unsigned long long)sums[i].body_oversize_pass);
+		fputs("xdpgw_gateway_body_oversize_total{route=\"", out);
+		label(out, list[i]->name);
+		fprintf(out, "\",action=\"fail\"} %llu\n", (unsigned long long)sums[i].body_oversize_fail);
 	}
 	free(sums);
 

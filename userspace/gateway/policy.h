@@ -62,6 +62,24 @@ struct gw_policy_ops {
 	int (*on_body)(void *inst, struct gw_ctx *c, const char **body, size_t *len);
 	/* Adds this policy type's metrics in Prometheus text (called once per type). */
 	void (*metrics)(FILE *out);
+	/*
+	 * Optional, for GW_POLICY_WANTS_BODY policies: called once the response head is known
+	 * (status and headers readable). Returns the most body bytes the policy processes for
+	 * this response, or 0 when it does not need this body (on_body is then not called for
+	 * it). A body above the smallest limit is not buffered: it passes through untouched
+	 * (on_body is not called, gw_ctx_body_buffered() is false in on_response) unless a
+	 * policy with that limit set *fail_oversize, which answers 502. NULL: every body up to the
+	 * gateway's own limit, failing above it.
+	 */
+	size_t (*body_wanted)(void *inst, struct gw_ctx *c, bool *fail_oversize);
+	/*
+	 * Optional: the upstream failed before anything was sent to the client: a 5xx response
+	 * head (status is the upstream's), a failed or timed-out connect or response, or no
+	 * usable target (status is the gateway's 502/503/504). The policy may answer itself
+	 * with gw_ctx_respond() (a cache serving a stale copy) and return true; the gateway's
+	 * answer (or the upstream's 5xx) is then dropped. Called in reverse route order.
+	 */
+	bool (*on_upstream_error)(void *inst, struct gw_ctx *c, int status);
 };
 
 /* Registers a policy type; call from a constructor (GW_POLICY_REGISTER). */
@@ -110,6 +128,16 @@ void gw_ctx_resp_header_remove(struct gw_ctx *c, const char *name);
 
 /* The authenticated consumer (logged in the access log's consumer field). */
 void gw_ctx_set_consumer(struct gw_ctx *c, const char *id);
+/* The consumer set by an earlier policy, or NULL. */
+const char *gw_ctx_consumer(struct gw_ctx *c);
+
+/* Per-request data of a policy instance (key: usually inst), NULL when never set. */
+void gw_ctx_set_data(struct gw_ctx *c, const void *key, void *data);
+void *gw_ctx_data(struct gw_ctx *c, const void *key);
+/* cb(data) runs once when the request is over, whatever the outcome (sent, failed, aborted). */
+void gw_ctx_on_done(struct gw_ctx *c, void (*cb)(void *data), void *data);
+/* In on_response: whether the whole body is being buffered for on_body (false when it streams). */
+bool gw_ctx_body_buffered(struct gw_ctx *c);
 
 /*
  * Answers the request from the gateway: status, content type and body (copied). Extra
@@ -127,5 +155,15 @@ unsigned gw_ctx_worker(struct gw_ctx *c);
 void gw_ctx_resume(struct gw_ctx *c, enum gw_policy_verdict verdict);
 /* cb(data) runs if the request is torn down (client abort) while a hook is pending. */
 void gw_ctx_on_abort(struct gw_ctx *c, void (*cb)(void *data), void *data);
+
+/*
+ * Waking a pending request from another thread (request coalescing): gw_ctx_waker(c) names
+ * c's worker; gw_worker_post(waker, fn, arg) runs fn(arg) on that worker's thread soon, where
+ * fn may call gw_ctx_resume(). Callable from any thread while the worker runs requests (the
+ * pending request keeps it running). Returns 0 or -ENOMEM.
+ */
+struct gw_worker;
+struct gw_worker *gw_ctx_waker(struct gw_ctx *c);
+int gw_worker_post(struct gw_worker *w, void (*fn)(void *arg), void *arg);
 
 #endif

@@ -524,6 +524,97 @@ static void copy_response_header(h2o_req_t *req, const struct phr_header *h)
 	}
 }
 
+/* Lets a policy answer an upstream failure (a cache's stale copy); true when one did. */
+static bool policy_answers_error(struct gw_ctx *c, int status)
+{
+	const struct gw_route *r = c->route;
+
+	for (size_t i = c->policy_pos; i-- > 0 && !c->responded;) {
+		const struct gw_policy_inst *p = &r->policies[i];
+
+		if (p->ops->on_upstream_error && p->ops->on_upstream_error(p->inst, c, status))
+			return true;
+	}
+	return c->responded;
+}
+
+static void upstream_error(struct gw_ctx *c, int status, const char *code, const char *msg)
+{
+	if (!c->responded && !c->started && policy_answers_error(c, status))
+		return;
+	respond_error(c, status, code, msg);
+}
+
+/* Decides whether this response is buffered for the route's body policies, and up to what size. */
+static void choose_body(struct gw_ctx *c, int status)
+{
+	const struct gw_route *r = c->route;
+	size_t i;
+
+	c->buffer_whole = false;
+	c->body_mask = 0;
+	c->body_limit = MAX_WHOLE_BODY;
+	c->oversize_fail = false;
+	if (c->up.is_head || status < 200 || status == 204 || status == 304)
+		return;
+	for (i = 0; i < r->npolicies && i < 64; i++) {
+		const struct gw_policy_inst *p = &r->policies[i];
+		size_t limit = MAX_WHOLE_BODY;
+		bool fail = true;
+
+		if (!(p->ops->flags & GW_POLICY_WANTS_BODY) || !p->ops->on_body)
+			continue;
+		if (p->ops->body_wanted) {
+			fail = false;
+			if (!(limit = p->ops->body_wanted(p->inst, c, &fail)))
+				continue;
+		}
+		if (limit > MAX_WHOLE_BODY)
+			limit = MAX_WHOLE_BODY;
+		if (!c->buffer_whole || limit < c->body_limit) {
+			c->body_limit = limit;
+			c->oversize_fail = fail;
+		} else if (limit == c->body_limit) {
+			c->oversize_fail |= fail;
+		}
+		c->body_mask |= 1ULL << i;
+		c->buffer_whole = true;
+	}
+}
+
+static void start_streaming(struct gw_ctx *c)
+{
+	run_on_response(c, c->route->npolicies);
+	c->started = true;
+	c->responded = true;
+	h2o_start_response(c->req, &c->gen);
+}
+
+/*
+ * The body is larger than a body policy processes: stream it untouched, or answer 502 when a
+ * policy asked for that. Returns true when the request failed (the upstream call is over).
+ */
+static bool body_oversize(struct gw_ctx *c)
+{
+	struct gw_route_metrics_slot *m = &c->route->m->slot[c->w->slot];
+
+	if (c->oversize_fail) {
+		GW_CTR_ADD(m->body_oversize_fail, 1);
+		if (gw_upcall_active(&c->up)) {
+			gw_upcall_cancel(&c->up);
+			upcall_done(c);
+		}
+		c->req->res.headers = (h2o_headers_t){ NULL };
+		respond_error(c, 502, "upstream_body_too_large",
+			      "the upstream body exceeds what the route's policies can process");
+		return true;
+	}
+	GW_CTR_ADD(m->body_oversize_pass, 1);
+	c->buffer_whole = false;
+	start_streaming(c);
+	return false;
+}
+
 static int on_up_head(struct gw_upcall *up, int minor, int status, const char *msg,
 		      size_t msg_len, struct phr_header *h, size_t nh)
 {
@@ -531,6 +622,11 @@ static int on_up_head(struct gw_upcall *up, int minor, int status, const char *m
 	h2o_req_t *req = c->req;
 	size_t i;
 
+	if (status >= 500 && policy_answers_error(c, status)) {
+		passive_result(c, c->u->passive.on_5xx);
+		upcall_done(c);
+		return 1;
+	}
 	req->res.status = status;
 	req->res.reason = h2o_strdup(&req->pool, msg, msg_len).base;
 	for (i = 0; i < nh; i++) {
@@ -546,12 +642,20 @@ static int on_up_head(struct gw_upcall *up, int minor, int status, const char *m
 	h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
 			      c->reqid.base, c->reqid.len);
 	passive_result(c, c->u->passive.on_5xx && status >= 500);
-	if (c->buffer_whole)
+	if (c->route->wants_body)
+		choose_body(c, status);
+	if (c->buffer_whole) {
+		if (req->res.content_length == SIZE_MAX || req->res.content_length <= c->body_limit)
+			return 0;
+		/* Known to be too large up front: decide before reading it. */
+		if (c->oversize_fail) {
+			body_oversize(c);
+			return 1;
+		}
+		body_oversize(c);
 		return 0;
-	run_on_response(c, c->route->npolicies);
-	c->started = true;
-	c->responded = true;
-	h2o_start_response(req, &c->gen);
+	}
+	start_streaming(c);
 	return 0;
 }
 
@@ -562,12 +666,14 @@ static void send_whole(struct gw_ctx *c)
 	size_t len = c->body->size, i;
 	h2o_iovec_t iov;
 
-	run_on_response(c, r->npolicies);
+	/* Innermost first, each policy's on_response then on_body: every policy sees the
+	 * response as the policies after it in the route left it (a cache stores that). */
 	for (i = r->npolicies; i-- > 0;) {
 		const struct gw_policy_inst *p = &r->policies[i];
 
-		if (p->ops->on_body && (p->ops->flags & GW_POLICY_WANTS_BODY) &&
-		    p->ops->on_body(p->inst, c, &body, &len)) {
+		if (p->ops->on_response)
+			p->ops->on_response(p->inst, c);
+		if (i < 64 && ((c->body_mask >> i) & 1) && p->ops->on_body(p->inst, c, &body, &len)) {
 			c->req->res.headers = (h2o_headers_t){ NULL };
 			respond_error(c, 502, "response_filter_failed",
 				      "a response policy could not process the upstream body");
@@ -598,16 +704,19 @@ static void on_up_body(struct gw_upcall *up, bool eos, const char *err)
 		if (err) {
 			c->req->res.headers = (h2o_headers_t){ NULL };
 			respond_error(c, 502, "upstream_body_error", err);
+			return;
+		}
+		if (c->body->size > c->body_limit) {
+			if (body_oversize(c))
+				return;
+			/* now streaming: fall through to send what we have */
 		} else if (eos) {
 			send_whole(c);
-		} else if (c->body->size > MAX_WHOLE_BODY) {
-			gw_upcall_cancel(&c->up);
-			upcall_done(c);
-			c->req->res.headers = (h2o_headers_t){ NULL };
-			respond_error(c, 502, "upstream_body_too_large",
-				      "the upstream body exceeds what the route's policies can process");
+			return;
+		} else {
+			gw_upcall_resume(&c->up);	/* the client pauses above 1 MiB */
+			return;
 		}
-		return;
 	}
 	do_send(c);
 }
@@ -669,18 +778,18 @@ static void on_up_error(struct gw_upcall *up, enum gw_upcall_err err)
 			return;
 		}
 		if (err == GW_UP_CONNECT_TIMEOUT)
-			respond_error(c, 504, "upstream_connect_timeout",
-				      "connecting to the upstream timed out");
+			upstream_error(c, 504, "upstream_connect_timeout",
+				       "connecting to the upstream timed out");
 		else
-			respond_error(c, 502, "upstream_connect_failed",
-				      "could not connect to the upstream");
+			upstream_error(c, 502, "upstream_connect_failed",
+				       "could not connect to the upstream");
 		return;
 	}
 	passive_result(c, true);
 	if (err == GW_UP_RESPONSE_TIMEOUT)
-		respond_error(c, 504, "upstream_timeout", "the upstream did not respond in time");
+		upstream_error(c, 504, "upstream_timeout", "the upstream did not respond in time");
 	else
-		respond_error(c, 502, "bad_gateway", "invalid or incomplete response from the upstream");
+		upstream_error(c, 502, "bad_gateway", "invalid or incomplete response from the upstream");
 }
 
 static const struct gw_upcall_cbs proxy_cbs = {
@@ -699,8 +808,8 @@ static void proxy_start(struct gw_ctx *c)
 	c->path_up = c->path_up.base ? c->path_up : upstream_path(c);
 	idx = pick_target(c);
 	if (idx < 0) {
-		respond_error(c, 503, "no_healthy_upstream",
-			      "no healthy target in the route's upstream");
+		upstream_error(c, 503, "no_healthy_upstream",
+			       "no healthy target in the route's upstream");
 		return;
 	}
 	c->up.cb = &proxy_cbs;
@@ -995,6 +1104,69 @@ void gw_ctx_resp_header_remove(struct gw_ctx *c, const char *name)
 void gw_ctx_set_consumer(struct gw_ctx *c, const char *id)
 {
 	c->consumer = h2o_strdup(&c->req->pool, id, strlen(id)).base;
+}
+
+const char *gw_ctx_consumer(struct gw_ctx *c)
+{
+	return c->consumer;
+}
+
+struct gw_ctx_data {
+	struct gw_ctx_data *next;
+	const void *key;
+	void *data;
+};
+
+void gw_ctx_set_data(struct gw_ctx *c, const void *key, void *data)
+{
+	struct gw_ctx_data *d;
+
+	for (d = c->data; d; d = d->next)
+		if (d->key == key) {
+			d->data = data;
+			return;
+		}
+	d = h2o_mem_alloc_pool(&c->req->pool, sizeof(*d));
+	*d = (struct gw_ctx_data){ c->data, key, data };
+	c->data = d;
+}
+
+void *gw_ctx_data(struct gw_ctx *c, const void *key)
+{
+	for (struct gw_ctx_data *d = c->data; d; d = d->next)
+		if (d->key == key)
+			return d->data;
+	return NULL;
+}
+
+struct done_cb {
+	void (*cb)(void *data);
+	void *data;
+};
+
+static void on_done_dispose(void *p)
+{
+	struct done_cb *d = p;
+
+	d->cb(d->data);
+}
+
+void gw_ctx_on_done(struct gw_ctx *c, void (*cb)(void *data), void *data)
+{
+	struct done_cb *d = h2o_mem_alloc_shared(&c->req->pool, sizeof(*d), on_done_dispose);
+
+	d->cb = cb;
+	d->data = data;
+}
+
+bool gw_ctx_body_buffered(struct gw_ctx *c)
+{
+	return c->buffer_whole;
+}
+
+struct gw_worker *gw_ctx_waker(struct gw_ctx *c)
+{
+	return c->w;
 }
 
 void gw_ctx_respond(struct gw_ctx *c, int status, const char *content_type, const char *body,

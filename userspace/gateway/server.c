@@ -55,6 +55,8 @@ struct gw_route_metrics gw_no_route_metrics = { .name = "_none" };
 
 struct wmsg {
 	h2o_multithread_message_t super;
+	void (*fn)(void *arg);	/* gw_worker_post; NULL for a plain wake-up */
+	void *arg;
 };
 
 /* ---- registries of runtime state (kept across config versions) ---- */
@@ -310,9 +312,23 @@ static void on_message(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
 		struct wmsg *m = H2O_STRUCT_FROM_MEMBER(struct wmsg, super.link, messages->next);
 
 		h2o_linklist_unlink(&m->super.link);
+		if (m->fn)
+			m->fn(m->arg);
 		free(m);
 	}
 	gw_worker_sync_config(w);
+}
+
+int gw_worker_post(struct gw_worker *w, void (*fn)(void *arg), void *arg)
+{
+	struct wmsg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	m->fn = fn;
+	m->arg = arg;
+	h2o_multithread_send_message(&w->rx, &m->super);
+	return 0;
 }
 
 static void wake(struct gw_worker *w)
