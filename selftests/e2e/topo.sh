@@ -61,6 +61,10 @@ if topo_create l4; then
 	check l4_backend_owns_vip6 sh -c "ip -n $(topo_ns be1) -6 route get 2001:2:0:100::9 |
 		grep -q '^local'"
 	check_eq l4_deterministic_mac "$(topo_mac be1)" 02:00:c6:12:00:1e
+	check l4_full_checksums sh -c "ip netns exec $(topo_ns client1) ethtool -k eth0 |
+		grep -q '^tx-checksumming: off'"
+	check l4_static_fdb sh -c "bridge -n $(topo_ns sw) fdb show br br-front static |
+		grep -q '^02:00:c6:12:00:1e dev $(topo_peer be1) master br-front static'"
 	out=$(topo_addr be1 4 back 2>&1)
 	check_eq l4_unknown_segment_refused "$out" "topo: node 'be1' is not on segment 'back'"
 	topo_env

@@ -43,6 +43,9 @@
 #   VIPs     198.18.100.0/24 2001:2:0:100::/64  TOPO_VIP4=198.18.100.1, TOPO_VIP6=2001:2:0:100::1
 # The IPv6 host part is the same decimal digits (be1: 198.18.0.30, 2001:2::30). MACs are
 # 02:00:c6:12:SEGMENT:HOST (front 00, edge 01, back 02), so tests can name them up front.
+# Node interfaces have TX checksum offload off (full checksums, as from a real NIC: XDP
+# programs on the path cannot complete a veth's partial checksums), and each bridge knows every
+# node's MAC from the start (static FDB entries: nothing is flooded).
 # Nodes that own the VIPs (backends, gateways) have TOPO_VIP4/32 and TOPO_VIP6/128 on lo plus
 # local routes for both whole VIP ranges, and arp_ignore=1/arp_announce=2.
 #
@@ -166,6 +169,8 @@ _topo_join() {
 	ip link add "$ifname" netns "$(ns "$node")" address "$mac" type veth peer name "$peer" \
 		netns "$(ns sw)" || return 1
 	ip -n "$(ns sw)" link set "$peer" master "br-$seg" up || return 1
+	# Known from the start, so the bridge never floods frames for a node to the others.
+	bridge -n "$(ns sw)" fdb replace "$mac" dev "$peer" master static || return 1
 	_topo_addrs "$node" "$seg" "$ifname" "$host" "$mac" "$peer"
 }
 
@@ -174,6 +179,9 @@ _topo_join() {
 _topo_addrs() {
 	local node=$1 seg=$2 ifname=$3 host=$4 n
 	n=$(ns "$node")
+	# Full checksums on the wire, as from a real NIC: with TX checksum offload a veth hands on
+	# partial checksums, which XDP programs on the way (encapsulation, XDP_TX) cannot fix.
+	ip netns exec "$n" ethtool -K "$ifname" tx off >/dev/null || return 1
 	ip -n "$n" link set "$ifname" up || return 1
 	ip -n "$n" addr add "${_TOPO_NET4[$seg]}.$host/24" dev "$ifname" || return 1
 	ip -n "$n" -6 addr add "${_TOPO_NET6[$seg]}$host/64" dev "$ifname" nodad || return 1
