@@ -15,8 +15,86 @@
 #include <unistd.h>
 
 #include "gateway/gateway.h"
+#include "gateway/policy.h"
 #include "lib/log.h"
 #include "lib/yaml2json.h"
+
+
+/*
+ * test-async: a policy that exists only in this test tool, to exercise the asynchronous
+ * policy path the way a Redis or JWKS policy uses it: on_request returns GW_POLICY_ASYNC, a
+ * timer on the worker's loop fires after delay_ms and resumes the request (or answers 401 when
+ * deny is true); a client that goes away first cancels the timer through gw_ctx_on_abort.
+ */
+struct test_async {
+	uint64_t delay_ms;
+	bool deny;
+};
+
+struct test_async_req {
+	struct gw_timer timer;
+	struct gw_ctx *c;
+	const struct test_async *p;
+};
+
+static void *test_async_compile(const json_t *conf, const struct gw_policy_env *env, char *err,
+				size_t errlen)
+{
+	struct test_async *p = calloc(1, sizeof(*p));
+	json_t *d = json_object_get(conf, "delay_ms");
+
+	if (!p)
+		return NULL;
+	if (!json_is_integer(d) || json_integer_value(d) < 1 || json_integer_value(d) > 10000) {
+		snprintf(err, errlen, ".delay_ms: must be 1-10000");
+		free(p);
+		return NULL;
+	}
+	p->delay_ms = json_integer_value(d);
+	p->deny = json_is_true(json_object_get(conf, "deny"));
+	return p;
+}
+
+static void test_async_fire(struct gw_timer *t)
+{
+	struct test_async_req *r = t->data;
+	struct gw_ctx *c = r->c;
+
+	gw_ctx_req_header_set(c, "x-async", "done", 4);
+	if (r->p->deny) {
+		gw_ctx_error(c, 401, "unauthorized", "denied by test-async");
+		gw_ctx_resume(c, GW_POLICY_RESPONDED);
+	} else {
+		gw_ctx_resume(c, GW_POLICY_CONTINUE);
+	}
+}
+
+static void test_async_abort(void *data)
+{
+	struct test_async_req *r = data;
+
+	gw_timer_stop(&r->timer);
+}
+
+static enum gw_policy_verdict test_async_on_request(void *inst, struct gw_ctx *c)
+{
+	struct test_async_req *r = gw_ctx_alloc(c, sizeof(*r));
+
+	*r = (struct test_async_req){ .c = c, .p = inst };
+	r->timer.cb = test_async_fire;
+	r->timer.data = r;
+	gw_ctx_on_abort(c, test_async_abort, r);
+	gw_ctx_timer_start(c, &r->timer, r->p->delay_ms);
+	return GW_POLICY_ASYNC;
+}
+
+static const struct gw_policy_ops test_async_ops = {
+	.name = "test-async",
+	.compile = test_async_compile,
+	.free = free,
+	.on_request = test_async_on_request,
+};
+GW_POLICY_REGISTER(test_async_ops)
 
 static struct gw_config *load(const char *path, char *err, size_t errlen)
 {

@@ -151,6 +151,19 @@ void gw_ctx_error(struct gw_ctx *c, int status, const char *code, const char *me
 /* For async hooks: the worker's event loop (an h2o_loop_t today) and its index. */
 void *gw_ctx_loop(struct gw_ctx *c);
 unsigned gw_ctx_worker(struct gw_ctx *c);
+/*
+ * A one-shot timer on the request's worker loop (timeouts of async calls, backoff). The
+ * storage belongs to the caller (e.g. from gw_ctx_alloc); cb runs on the same worker unless
+ * gw_timer_stop() ran first. Stop it in the gw_ctx_on_abort callback.
+ */
+struct gw_timer {
+	uint64_t opaque[4];	/* the event loop's timer entry */
+	void (*cb)(struct gw_timer *t);
+	void *data;
+};
+void gw_ctx_timer_start(struct gw_ctx *c, struct gw_timer *t, uint32_t ms);
+void gw_timer_stop(struct gw_timer *t);
+
 /* Continues the request after GW_POLICY_ASYNC with the hook's final verdict. */
 void gw_ctx_resume(struct gw_ctx *c, enum gw_policy_verdict verdict);
 /* cb(data) runs if the request is torn down (client abort) while a hook is pending. */

@@ -1209,6 +1209,34 @@ unsigned gw_ctx_worker(struct gw_ctx *c)
 	return c->w->slot;
 }
 
+_Static_assert(sizeof(h2o_timeout_entry_t) <= sizeof(((struct gw_timer *)0)->opaque),
+	       "gw_timer.opaque must hold an h2o_timeout_entry_t");
+
+static void on_gw_timer(h2o_timeout_entry_t *entry)
+{
+	struct gw_timer *t = (struct gw_timer *)entry;
+
+	t->cb(t);
+}
+
+void gw_ctx_timer_start(struct gw_ctx *c, struct gw_timer *t, uint32_t ms)
+{
+	h2o_timeout_entry_t *e = (h2o_timeout_entry_t *)t->opaque;
+
+	if (h2o_timeout_is_linked(e))
+		h2o_timeout_unlink(e);
+	*e = (h2o_timeout_entry_t){ .cb = on_gw_timer };
+	h2o_timeout_link(c->w->loop, gw_timeout_get(&c->w->tmo, ms), e);
+}
+
+void gw_timer_stop(struct gw_timer *t)
+{
+	h2o_timeout_entry_t *e = (h2o_timeout_entry_t *)t->opaque;
+
+	if (e->cb && h2o_timeout_is_linked(e))
+		h2o_timeout_unlink(e);
+}
+
 void gw_ctx_on_abort(struct gw_ctx *c, void (*cb)(void *data), void *data)
 {
 	c->abort_cb = cb;
