@@ -145,6 +145,7 @@ struct xg_vip_info {
 	__u32 sel_size;		/* entries in the current selection table */
 	__u32 generation;	/* bumped on every change of this service */
 	__u32 maglev_size;	/* maglev/sh table size: configured or grown; 0: XG_SEL_DEFAULT */
+	__u32 reserved;
 };
 
 /*
@@ -264,7 +265,7 @@ struct xg_link {
 	struct xg_addr src6;	/* outer source for IPv6 encapsulation */
 	__u8 src4_hash_bits;	/* low bits of src4 taken from the flow hash (0: fixed; max 16) */
 	__u8 src6_hash_bits;	/* same for src6 (max 32) */
-	__u8 pad[6];
+	__u8 pad[10];
 };
 
 /* ---- runtime settings: lb_settings[0], written by gwd; zeros mean the defaults ---- */
@@ -346,6 +347,17 @@ enum xg_reason {
 	XG_REASONS(XG_REASON_ENUM_) XG_R_MAX,
 };
 #undef XG_REASON_ENUM_
+
+/* Map values are multiples of 8 bytes (no hidden tail padding between the two sides). */
+_Static_assert(sizeof(struct xg_vip) % 8 == 0, "xg_vip");
+_Static_assert(sizeof(struct xg_vip_info) % 8 == 0, "xg_vip_info");
+_Static_assert(sizeof(struct xg_backend) % 8 == 0, "xg_backend");
+_Static_assert(sizeof(struct xg_backend_health) % 8 == 0, "xg_backend_health");
+_Static_assert(sizeof(struct xg_ct_value) % 8 == 0, "xg_ct_value");
+_Static_assert(sizeof(struct xg_persist_value) % 8 == 0, "xg_persist_value");
+_Static_assert(sizeof(struct xg_link) % 8 == 0, "xg_link");
+_Static_assert(sizeof(struct xg_settings) % 8 == 0, "xg_settings");
+_Static_assert(sizeof(struct xg_flow_key) == 40, "xg_flow_key");
 
 /* Initialisers for userspace tables indexed by enum xg_reason. */
 #define XG_REASON_NAME_(id, name, kind) name,
