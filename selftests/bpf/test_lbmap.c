@@ -292,6 +292,66 @@ TEST(memory_formula_defaults_fit)
 	ASSERT_LT(bytes, 256ull << 20);
 }
 
+static int count_cb(uint32_t id, const void *x, void *ctx)
+{
+	(void)id;
+	(void)x;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int count_vip(uint32_t id, const struct xg_vip_info *i, void *ctx)
+{
+	return count_cb(id, i, ctx);
+}
+
+static int count_be(uint32_t id, const struct xg_backend *b, void *ctx)
+{
+	return count_cb(id, b, ctx);
+}
+
+TEST(iterators_and_action_totals)
+{
+	struct xg_vip vip = { .algo = XG_ALGO_MAGLEV };
+	struct xg_backend be = { .family = XG_AF_INET, .weight = 1 };
+	struct xg_counter act[4];
+	struct lbt_flow f = { .family = 4, .src = "198.18.1.1", .dst = "198.18.100.1",
+			      .proto = 6, .sport = 9, .dport = 80 };
+	struct pkt in, out;
+	int nv = 0, nb = 0, nb0 = 0;
+	struct lbt t;
+
+	if (!lbt_setup(&t, NULL))
+		return;
+	ASSERT_OK(lbmap_vip_set(t.m, 2, "a", K4("198.18.100.1", 80), &vip));
+	ASSERT_OK(lbmap_vip_set(t.m, 5, "b", K4("198.18.100.1", 81), &vip));
+	for (uint32_t i = 0; i < 3; i++) {
+		be.vip_id = i ? 5 : 2;
+		be.addr.v4 = htonl(0xc6130001 + i);
+		ASSERT_OK(lbmap_backend_set(t.m, 10 + i, &be));
+	}
+	ASSERT_OK(lbmap_vip_foreach(t.m, count_vip, &nv));
+	ASSERT_OK(lbmap_backend_foreach(t.m, XG_VIP_NONE, count_be, &nb));
+	ASSERT_OK(lbmap_backend_foreach(t.m, 2, count_be, &nb0));
+	ASSERT_EQ(nv, 2);
+	ASSERT_EQ(nb, 3);
+	ASSERT_EQ(nb0, 1);
+	lbt_frame(&f, &in);
+	ASSERT_EQ(lbt_run(&t, &in, &out), XDP_TX);
+	f.dst = "198.18.100.7";
+	lbt_frame(&f, &in);
+	ASSERT_EQ(lbt_run(&t, &in, &out), XDP_PASS);
+	ASSERT_OK(lbmap_stats_actions(t.m, act));
+	ASSERT_EQ(act[XG_RK_TX].packets, 1);
+	ASSERT_EQ(act[XG_RK_PASS].packets, 1);
+	ASSERT_EQ(act[XG_RK_DROP].packets, 0);
+	ASSERT_EQ(act[XG_RK_INFO].packets, 1);		/* ct-miss */
+	ASSERT_OK(lbmap_stats_reset(t.m));
+	ASSERT_OK(lbmap_stats_actions(t.m, act));
+	ASSERT_EQ(act[XG_RK_TX].packets, 0);
+	lbt_teardown(&t);
+}
+
 TEST(names_and_parsers)
 {
 	ASSERT_EQ(lbmap_algo_parse("maglev"), XG_ALGO_MAGLEV);

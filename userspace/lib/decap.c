@@ -21,11 +21,11 @@ const char *const decap_reason_names[XG_DECAP_R_MAX] = XG_DECAP_REASON_NAMES;
 const uint8_t decap_reason_kinds[XG_DECAP_R_MAX] = XG_DECAP_REASON_KINDS;
 
 struct decap_obj {
-	struct decap *skel;	/* NULL when only the pins are open */
+	struct decap *skel; /* NULL when only the pins are open */
 	int addrs_fd;
 	int stats_fd;
-	char *dir;		/* <bpffs>/decap, or NULL */
-	int link_fd;		/* unpinned link (tests) */
+	char *dir;   /* <bpffs>/decap, or NULL */
+	int link_fd; /* unpinned link (tests) */
 };
 
 static char *decap_dir(const char *bpffs_dir)
@@ -59,7 +59,8 @@ struct decap_obj *decap_load(const char *bpffs_dir)
 			goto fail;
 		}
 		err = lb_mkdir_p(d->dir);
-		bpf_object__for_each_map(map, d->skel->obj) {
+		bpf_object__for_each_map(map, d->skel->obj)
+		{
 			if (err || bpf_map__is_internal(map))
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", d->dir, bpf_map__name(map));
@@ -139,8 +140,7 @@ int decap_prog_fd(const struct decap_obj *d)
 	return d->skel ? bpf_program__fd(d->skel->progs.xdp_decap) : -1;
 }
 
-int decap_attach(struct decap_obj *d, const char *ifname, enum lb_xdp_mode mode,
-		 bool add_ifaddrs)
+int decap_attach(struct decap_obj *d, const char *ifname, enum lb_xdp_mode mode, bool add_ifaddrs)
 {
 	char links[PATH_MAX], pin[PATH_MAX];
 	int fd, err;

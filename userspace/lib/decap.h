@@ -36,8 +36,7 @@ int decap_prog_fd(const struct decap_obj *d);
  * updating the one pinned there. add_ifaddrs: also adds every IPv4/IPv6 address currently on
  * ifname to decap_addrs. Returns 0 or a negative errno (-ENODEV, -EEXIST: other mode).
  */
-int decap_attach(struct decap_obj *d, const char *ifname, enum lb_xdp_mode mode,
-		 bool add_ifaddrs);
+int decap_attach(struct decap_obj *d, const char *ifname, enum lb_xdp_mode mode, bool add_ifaddrs);
 /* Forces the pinned link off ifname and removes the pin; -ENOENT if none. */
 int decap_detach(const char *bpffs_dir, const char *ifname);
 

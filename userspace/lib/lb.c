@@ -110,7 +110,8 @@ static int pin_maps(struct lb *skel, const char *dir)
 	err = lb_mkdir_p(dir);
 	if (err)
 		return err;
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		if (bpf_map__is_internal(map))
 			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map)) >=
@@ -154,7 +155,8 @@ struct lb_obj *lb_load(const struct lb_opts *opts)
 	err = lb__load(lb->skel);
 	if (err) {
 		log_error("lb: loading the XDP program failed: %s%s", strerror(-err),
-			  opts->bpffs_dir ? " (maps pinned with other sizes? remove the pins)" : "");
+			  opts->bpffs_dir ? " (maps pinned with other sizes? remove the pins)"
+					  : "");
 		goto fail;
 	}
 	for (int i = 0; i < LBMAP_MAX; i++) {
@@ -213,8 +215,8 @@ static int xdp_attached_mode(int ifindex)
 	}
 }
 
-int lb_xdp_link_attach(int prog_fd, const char *ifname, enum lb_xdp_mode mode,
-		       const char *pin_path, int *link_fd)
+int lb_xdp_link_attach(int prog_fd, const char *ifname, enum lb_xdp_mode mode, const char *pin_path,
+		       int *link_fd)
 {
 	unsigned int ifindex = if_nametoindex(ifname);
 	int fd, err, cur;

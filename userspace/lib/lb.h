@@ -19,19 +19,19 @@
 struct lbmap;
 
 enum lb_xdp_mode {
-	LB_XDP_NATIVE = 0,	/* driver mode (XDP_FLAGS_DRV_MODE) */
-	LB_XDP_GENERIC = 1,	/* skb mode (XDP_FLAGS_SKB_MODE), works on any device */
+	LB_XDP_NATIVE = 0,  /* driver mode (XDP_FLAGS_DRV_MODE) */
+	LB_XDP_GENERIC = 1, /* skb mode (XDP_FLAGS_SKB_MODE), works on any device */
 };
 
 /* Load-time options; zero fields take the defaults of <xdpgw/abi.h>. */
 struct lb_opts {
-	const char *bpffs_dir;	/* pin maps and links here; NULL: nothing pinned (tests) */
-	uint32_t max_vips;	/* XG_MAX_VIPS */
-	uint32_t max_backends;	/* XG_MAX_BACKENDS */
-	uint32_t ct_entries;	/* XG_CT_ENTRIES */
+	const char *bpffs_dir;	  /* pin maps and links here; NULL: nothing pinned (tests) */
+	uint32_t max_vips;	  /* XG_MAX_VIPS */
+	uint32_t max_backends;	  /* XG_MAX_BACKENDS */
+	uint32_t ct_entries;	  /* XG_CT_ENTRIES */
 	uint32_t persist_entries; /* XG_PERSIST_ENTRIES */
-	uint32_t max_ifindex;	/* XG_MAX_IFINDEX: links with a larger ifindex cannot be used */
-	bool debug;		/* libbpf debug output and the verifier log on failure */
+	uint32_t max_ifindex;	  /* XG_MAX_IFINDEX: links with a larger ifindex cannot be used */
+	bool debug;		  /* libbpf debug output and the verifier log on failure */
 };
 
 struct lb_obj;
@@ -71,11 +71,11 @@ int lb_detach(struct lb_obj *lb, const char *bpffs_dir, const char *ifname);
 /* An XDP link pinned under <bpffs>/links (or held by lb). */
 struct lb_link_info {
 	char ifname[32];
-	uint32_t ifindex;	/* 0 if the interface is gone */
+	uint32_t ifindex; /* 0 if the interface is gone */
 	uint32_t prog_id;
 	uint32_t link_id;
 	enum lb_xdp_mode mode;
-	bool mode_known;	/* mode read back from the kernel (same network namespace only) */
+	bool mode_known; /* mode read back from the kernel (same network namespace only) */
 };
 
 typedef int (*lb_link_cb)(const struct lb_link_info *info, void *ctx);
@@ -88,8 +88,8 @@ int lb_links_foreach(const char *bpffs_dir, const char *subdir, lb_link_cb cb, v
  * at pin_path (NULL: not pinned; the link fd is returned in *link_fd), or update the link
  * already pinned there. Returns 0 or a negative errno.
  */
-int lb_xdp_link_attach(int prog_fd, const char *ifname, enum lb_xdp_mode mode,
-		       const char *pin_path, int *link_fd);
+int lb_xdp_link_attach(int prog_fd, const char *ifname, enum lb_xdp_mode mode, const char *pin_path,
+		       int *link_fd);
 int lb_xdp_link_detach(const char *pin_path);
 /* Creates dir and its parents (mode 0700). Returns 0 or a negative errno. */
 int lb_mkdir_p(const char *dir);

@@ -468,6 +468,17 @@ int lbmap_vip_del(struct lbmap *m, uint32_t id)
 	return addr_sync(m, &info.key.addr, info.key.family);
 }
 
+int lbmap_vip_foreach(struct lbmap *m, lbmap_vip_cb cb, void *ctx)
+{
+	struct xg_vip_info info;
+	int err = 0;
+
+	for (uint32_t i = 0; i < m->max_vips && !err; i++)
+		if (lbmap_vip_get(m, i, &info) == 0)
+			err = cb(i, &info, ctx);
+	return err;
+}
+
 /* ---- backends ---- */
 
 static bool takes_new(const struct xg_backend *be)
@@ -503,8 +514,8 @@ int lbmap_backend_get(struct lbmap *m, uint32_t id, struct xg_backend *be)
 	return be->flags & XG_BE_F_IN_USE ? 0 : -ENOENT;
 }
 
-int lbmap_backend_find(struct lbmap *m, uint32_t vip_id, const struct xg_addr *addr,
-		       uint8_t family, uint32_t *id)
+int lbmap_backend_find(struct lbmap *m, uint32_t vip_id, const struct xg_addr *addr, uint8_t family,
+		       uint32_t *id)
 {
 	struct xg_backend be;
 
@@ -524,7 +535,8 @@ int lbmap_backend_write(struct lbmap *m, uint32_t id, const struct xg_backend *b
 	return map_put(m, LBMAP_BACKENDS, &id, be);
 }
 
-/* The selection table of vip_id as it would be with lb_backends[ovr_id] = *ovr (ovr NULL: as is). */
+/* The selection table of vip_id as it would be with lb_backends[ovr_id] = *ovr (ovr NULL: as is).
+ */
 static int sel_publish(struct lbmap *m, uint32_t vip_id, uint32_t ovr_id,
 		       const struct xg_backend *ovr);
 
@@ -592,6 +604,18 @@ int lbmap_backend_del(struct lbmap *m, uint32_t id)
 	map_put(m, LBMAP_BE_ACTIVE, &id, &zero);
 	percpu_zero(m, LBMAP_BE_STATS, id, sizeof(struct xg_flow_stats));
 	return 0;
+}
+
+int lbmap_backend_foreach(struct lbmap *m, uint32_t vip_id, lbmap_backend_cb cb, void *ctx)
+{
+	struct xg_backend be;
+	int err = 0;
+
+	for (uint32_t i = 0; i < m->max_backends && !err; i++)
+		if (lbmap_backend_get(m, i, &be) == 0 &&
+		    (vip_id == XG_VIP_NONE || be.vip_id == vip_id))
+			err = cb(i, &be, ctx);
+	return err;
 }
 
 int lbmap_backend_health_set(struct lbmap *m, uint32_t id, const struct xg_backend_health *h)
@@ -707,8 +731,8 @@ static int sel_inner_create(const uint32_t *table, uint32_t n)
 	uint32_t count = n + XG_SEL_HDR, *keys;
 	int fd, err = 0;
 
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lb_sel", sizeof(uint32_t), sizeof(uint32_t),
-			    count, &mo);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lb_sel", sizeof(uint32_t), sizeof(uint32_t), count,
+			    &mo);
 	if (fd < 0)
 		return -errno;
 	keys = malloc(sizeof(*keys) * count);
@@ -890,6 +914,19 @@ int lbmap_stats_reasons(struct lbmap *m, struct xg_counter out[XG_R_MAX])
 	return err;
 }
 
+int lbmap_stats_actions(struct lbmap *m, struct xg_counter out[4])
+{
+	struct xg_counter r[XG_R_MAX];
+	int err = lbmap_stats_reasons(m, r);
+
+	memset(out, 0, 4 * sizeof(*out));
+	for (int i = 0; i < XG_R_MAX && !err; i++) {
+		out[lbmap_reason_kinds[i]].packets += r[i].packets;
+		out[lbmap_reason_kinds[i]].bytes += r[i].bytes;
+	}
+	return err;
+}
+
 static int flow_stats(struct lbmap *m, enum lbmap_id map, uint32_t id, struct xg_flow_stats *out)
 {
 	struct xg_flow_stats *v;
@@ -1008,7 +1045,7 @@ struct key_list {
 	void *keys;
 	size_t n, cap, ksize;
 	uint32_t vip_id;
-	size_t vip_off;		/* offset of the vip id in key (persist) or value (ct) */
+	size_t vip_off; /* offset of the vip id in key (persist) or value (ct) */
 	bool in_key;
 };
 
@@ -1204,8 +1241,9 @@ static int lookup_select(struct lbmap *m, const struct xg_flow_key *flow, const 
 		res->slot = slot + XG_SEL_HDR;
 		res->backend_id = best;
 		res->why = best == XG_BACKEND_NONE ? LBMAP_WHY_NO_BACKEND : LBMAP_WHY_LC;
-		res->why_text = best == XG_BACKEND_NONE ? "the service has no live backend" :
-			"fewest active flows per unit of weight (lc)";
+		res->why_text = best == XG_BACKEND_NONE
+					? "the service has no live backend"
+					: "fewest active flows per unit of weight (lc)";
 		goto out;
 	}
 	default:
@@ -1256,9 +1294,10 @@ int lbmap_lookup(struct lbmap *m, const struct xg_flow_key *flow, struct lbmap_l
 	res->vip_id = vip.id;
 	lbmap_settings_get(m, &set);
 	if (map_get(m, LBMAP_CONNTRACK, &fk, &ct) == 0) {
-		uint64_t timeout = fk.proto == IPPROTO_TCP ?
-			(set.ct_timeout_tcp_ns ?: XG_CT_TIMEOUT_TCP_DEFAULT_NS) :
-			(set.ct_timeout_udp_ns ?: XG_CT_TIMEOUT_UDP_DEFAULT_NS);
+		uint64_t timeout =
+			fk.proto == IPPROTO_TCP
+				? (set.ct_timeout_tcp_ns ?: XG_CT_TIMEOUT_TCP_DEFAULT_NS)
+				: (set.ct_timeout_udp_ns ?: XG_CT_TIMEOUT_UDP_DEFAULT_NS);
 
 		res->ct_age_ns = now > ct.last_seen_ns ? now - ct.last_seen_ns : 0;
 		if (ct.vip_id == vip.id && res->ct_age_ns <= timeout &&
@@ -1270,7 +1309,8 @@ int lbmap_lookup(struct lbmap *m, const struct xg_flow_key *flow, struct lbmap_l
 		}
 	}
 	if (vip.persist_sec) {
-		struct xg_persist_key pk = { .src = flow->src, .vip_id = vip.id,
+		struct xg_persist_key pk = { .src = flow->src,
+					     .vip_id = vip.id,
 					     .family = flow->family };
 		struct xg_persist_value pv;
 
@@ -1318,8 +1358,8 @@ uint64_t lbmap_memory_estimate(uint32_t max_vips, uint32_t max_backends, uint32_
 	b += array_bytes(XG_VIP_FILTER_WORDS, 8, 1);
 	b += array_bytes(max_vips, sizeof(struct xg_vip_info), 1);
 	b += array_bytes(max_vips, sizeof(struct xg_flow_stats), ncpus);
-	b += array_bytes(max_vips, 8, 1);			/* outer selection array */
-	b += array_bytes(max_vips, sizeof(uint32_t), ncpus);	/* rr cursors */
+	b += array_bytes(max_vips, 8, 1);		     /* outer selection array */
+	b += array_bytes(max_vips, sizeof(uint32_t), ncpus); /* rr cursors */
 	b += array_bytes((uint64_t)XG_SEL_BUDGET + max_vips, sizeof(uint32_t), 1);
 	b += array_bytes(max_backends, sizeof(struct xg_backend), 1);
 	b += array_bytes(max_backends, sizeof(struct xg_backend_health), 1);

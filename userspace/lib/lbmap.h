@@ -50,10 +50,10 @@ struct lbmap {
 	uint32_t max_entries[LBMAP_MAX];
 	uint32_t max_vips;
 	uint32_t max_backends;
-	int ncpus;		/* possible CPUs: per-CPU values come in arrays of this length */
+	int ncpus; /* possible CPUs: per-CPU values come in arrays of this length */
 	bool readonly;
-	uint32_t sel_budget;	/* entries of all selection tables together (XG_SEL_BUDGET) */
-	uint32_t sel_max;	/* largest table (XG_SEL_MAX) */
+	uint32_t sel_budget; /* entries of all selection tables together (XG_SEL_BUDGET) */
+	uint32_t sel_max;    /* largest table (XG_SEL_MAX) */
 };
 
 /*
@@ -107,6 +107,10 @@ int lbmap_vip_find_key(struct lbmap *m, const struct xg_vip_key *key, uint32_t *
 int lbmap_vip_addr_set_flags(struct lbmap *m, const struct xg_addr *addr, uint8_t family,
 			     uint32_t flags);
 
+/* Calls cb for each service in use, by id; a non-zero return stops and is returned. */
+typedef int (*lbmap_vip_cb)(uint32_t id, const struct xg_vip_info *info, void *ctx);
+int lbmap_vip_foreach(struct lbmap *m, lbmap_vip_cb cb, void *ctx);
+
 /* ---- backends ---- */
 
 /* The lowest backend id not in use, in *id; -ENOSPC when all are taken. */
@@ -132,8 +136,12 @@ int lbmap_backend_del(struct lbmap *m, uint32_t id);
 
 int lbmap_backend_get(struct lbmap *m, uint32_t id, struct xg_backend *be);
 /* The backend of service vip_id with this address; -ENOENT if none. */
-int lbmap_backend_find(struct lbmap *m, uint32_t vip_id, const struct xg_addr *addr,
-		       uint8_t family, uint32_t *id);
+int lbmap_backend_find(struct lbmap *m, uint32_t vip_id, const struct xg_addr *addr, uint8_t family,
+		       uint32_t *id);
+
+/* Calls cb for each backend in use of service vip_id (XG_VIP_NONE: of all services). */
+typedef int (*lbmap_backend_cb)(uint32_t id, const struct xg_backend *be, void *ctx);
+int lbmap_backend_foreach(struct lbmap *m, uint32_t vip_id, lbmap_backend_cb cb, void *ctx);
 
 /* lb_be_health[id] (written by the health checker for gwctl). */
 int lbmap_backend_health_set(struct lbmap *m, uint32_t id, const struct xg_backend_health *h);
@@ -171,6 +179,9 @@ int lbmap_settings_set(struct lbmap *m, const struct xg_settings *s);
 /* ---- statistics (per-CPU values summed) ---- */
 
 int lbmap_stats_reasons(struct lbmap *m, struct xg_counter out[XG_R_MAX]);
+/* Totals by action: out[XG_RK_TX], out[XG_RK_PASS], out[XG_RK_DROP] (out[XG_RK_INFO]: sum of
+ * the informational counters). */
+int lbmap_stats_actions(struct lbmap *m, struct xg_counter out[4]);
 int lbmap_stats_vip(struct lbmap *m, uint32_t id, struct xg_flow_stats *out);
 int lbmap_stats_backend(struct lbmap *m, uint32_t id, struct xg_flow_stats *out);
 /* Active flows of backend id as the datapath counts them (>= 0). */
@@ -181,8 +192,7 @@ int lbmap_stats_reset(struct lbmap *m);
 /* ---- connection table ---- */
 
 /* Called per entry; a non-zero return stops the walk and is returned by the walker. */
-typedef int (*lbmap_ct_cb)(const struct xg_flow_key *key, const struct xg_ct_value *val,
-			   void *ctx);
+typedef int (*lbmap_ct_cb)(const struct xg_flow_key *key, const struct xg_ct_value *val, void *ctx);
 /* Walks the connection table (a snapshot in batches; entries may come and go meanwhile). */
 int lbmap_ct_foreach(struct lbmap *m, lbmap_ct_cb cb, void *ctx);
 /* Deletes the entries of service vip_id (XG_VIP_NONE: all); *flushed gets the count. */
@@ -207,26 +217,26 @@ uint64_t lbmap_now_ns(void);
 /* ---- dry run: which backend would this flow get, and why ---- */
 
 enum lbmap_why {
-	LBMAP_WHY_NOT_VIP,	/* no service for (dst, dport, proto) */
-	LBMAP_WHY_CT,		/* existing connection-table entry */
-	LBMAP_WHY_CT_MOVE,	/* entry's backend is down/gone: a new one would be selected */
-	LBMAP_WHY_PERSIST,	/* persistence entry of the client */
-	LBMAP_WHY_TABLE,	/* maglev/sh: table slot hash % n */
-	LBMAP_WHY_RR,		/* rr: next in the sequence of the CPU with the lowest cursor */
-	LBMAP_WHY_LC,		/* lc: fewest active flows per weight now */
-	LBMAP_WHY_NO_BACKEND,	/* service has no live backend */
+	LBMAP_WHY_NOT_VIP,    /* no service for (dst, dport, proto) */
+	LBMAP_WHY_CT,	      /* existing connection-table entry */
+	LBMAP_WHY_CT_MOVE,    /* entry's backend is down/gone: a new one would be selected */
+	LBMAP_WHY_PERSIST,    /* persistence entry of the client */
+	LBMAP_WHY_TABLE,      /* maglev/sh: table slot hash % n */
+	LBMAP_WHY_RR,	      /* rr: next in the sequence of the CPU with the lowest cursor */
+	LBMAP_WHY_LC,	      /* lc: fewest active flows per weight now */
+	LBMAP_WHY_NO_BACKEND, /* service has no live backend */
 };
 
 struct lbmap_lookup {
 	enum lbmap_why why;
-	uint32_t vip_id;	/* XG_VIP_NONE if no service */
-	uint32_t backend_id;	/* XG_BACKEND_NONE if none */
-	uint32_t hash;		/* the hash used (flow or source) */
-	uint32_t slot;		/* table slot (1-based as in the inner map), TABLE/RR/LC */
-	uint32_t table_size;	/* entries in the table */
-	bool all_ports;		/* the service matched is the address's port-0 service */
-	uint64_t ct_age_ns;	/* CT: time since last_seen */
-	const char *why_text;	/* a short English explanation */
+	uint32_t vip_id;      /* XG_VIP_NONE if no service */
+	uint32_t backend_id;  /* XG_BACKEND_NONE if none */
+	uint32_t hash;	      /* the hash used (flow or source) */
+	uint32_t slot;	      /* table slot (1-based as in the inner map), TABLE/RR/LC */
+	uint32_t table_size;  /* entries in the table */
+	bool all_ports;	      /* the service matched is the address's port-0 service */
+	uint64_t ct_age_ns;   /* CT: time since last_seen */
+	const char *why_text; /* a short English explanation */
 };
 
 /* Dry run of the datapath's decision for flow (client -> VIP), changing nothing. */

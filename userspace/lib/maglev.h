@@ -14,10 +14,10 @@
 
 #include "lib/sel.h"
 
-#define MAGLEV_MIN_SIZE 1021		/* smallest table */
-#define MAGLEV_SLOTS_PER_BACKEND 1000	/* at least this many slots per backend (see below) */
-#define MAGLEV_SHARE_TOLERANCE 0.01	/* a backend's share within 1% (relative) of its weight's */
-#define MAGLEV_SEED_OFFSET 0x4d41474cu	/* hash seeds of the permutation: equal on every node */
+#define MAGLEV_MIN_SIZE 1021	       /* smallest table */
+#define MAGLEV_SLOTS_PER_BACKEND 1000  /* at least this many slots per backend (see below) */
+#define MAGLEV_SHARE_TOLERANCE 0.01    /* a backend's share within 1% (relative) of its weight's */
+#define MAGLEV_SEED_OFFSET 0x4d41474cu /* hash seeds of the permutation: equal on every node */
 #define MAGLEV_SEED_SKIP 0x534b4950u
 
 bool maglev_is_prime(uint32_t n);

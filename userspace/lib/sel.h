@@ -12,9 +12,9 @@
 
 /* A live backend as the builders see it. */
 struct sel_backend {
-	uint32_t id;		/* backend id written into the table */
-	uint32_t weight;	/* > 0 */
-	struct xg_addr addr;	/* identity for Maglev: the same on every L4 node */
+	uint32_t id;	     /* backend id written into the table */
+	uint32_t weight;     /* > 0 */
+	struct xg_addr addr; /* identity for Maglev: the same on every L4 node */
 	uint8_t family;
 };
 
