@@ -70,8 +70,10 @@ static int fail(char *why, size_t len, const char *fmt, ...)
 
 static int unreachable(long os_errno, CURLcode rc, const char *msg, char *why, size_t len)
 {
-	if (os_errno == ENOENT || os_errno == ECONNREFUSED)
+	if (os_errno == ENOENT)
 		return fail(why, len, "gwd is not running (no admin socket at %s)", cli.socket);
+	if (os_errno == ECONNREFUSED)
+		return fail(why, len, "gwd is not running (nothing listens on %s)", cli.socket);
 	if (os_errno == EACCES || os_errno == EPERM)
 		return fail(why, len,
 			    "permission denied on %s: gwctl needs root to change gwd's "
