@@ -15,10 +15,6 @@ need_root l4_control
 TCPNAME=$BUILD/tools/tcpname
 [ -x "$TCPNAME" ] || { t_fail setup "$TCPNAME missing (make tools)"; exit 1; }
 topo_create l4 backends=4 || { t_fail setup "topology"; exit 1; }
-# veth offloads TX checksums: the client's segments carry a partial checksum that a receiver
-# without XDP never checks (veth marks them CHECKSUM_UNNECESSARY), but a backend running the
-# decap program does. Real NICs fill checksums in; here the client computes them itself.
-topo_exec client1 ethtool -K eth0 tx off >/dev/null
 T=$(tmp_dir)
 FS=$(topo_bpffs lb1)
 SOCK=$T/gwd.sock
