@@ -22,6 +22,7 @@ struct cctx {
 	char *err;
 	size_t errlen;
 	const json_t *section;
+	const struct gw_consumers *consumers;
 };
 
 __attribute__((format(printf, 2, 3))) static int fail(struct cctx *c, const char *fmt, ...)
@@ -550,7 +551,7 @@ out:
 static int compile_policies(struct cctx *c, const char *rpath, const json_t *arr,
 			    struct gw_route *r)
 {
-	struct gw_policy_env env = { c->section, r->name };
+	struct gw_policy_env env = { c->section, r->name, c->consumers, 0 };
 	char path[300], perr[300];
 	json_t *pj;
 	size_t i;
@@ -575,10 +576,12 @@ static int compile_policies(struct cctx *c, const char *rpath, const json_t *arr
 		conf = json_deep_copy(pj);
 		json_object_del(conf, "name");
 		perr[0] = 0;
+		env.index = i;
 		r->policies[i].inst = ops->compile(conf, &env, perr, sizeof(perr));
 		json_decref(conf);
 		if (!r->policies[i].inst)
-			return fail(c, "%s%s%s", path, perr[0] == '.' || !perr[0] ? "" : ": ",
+			return fail(c, "%s%s%s", path,
+				    perr[0] == '.' || perr[0] == ':' || !perr[0] ? "" : ": ",
 				    perr[0] ? perr : ": invalid");
 		r->policies[i].ops = ops;
 		r->npolicies = i + 1;
@@ -776,6 +779,7 @@ static void config_free(struct gw_config *cfg)
 	for (i = 0; cfg->routes && i < cfg->nroutes; i++)
 		free_route(&cfg->routes[i]);
 	free(cfg->routes);
+	gw_consumers_free(cfg->consumers);	/* after the policies that read them */
 	for (i = 0; cfg->upstreams && i < cfg->nupstreams; i++) {
 		struct gw_upstream *u = &cfg->upstreams[i];
 
@@ -858,6 +862,10 @@ static int compile_section(struct cctx *c, struct gw_config *cfg, const json_t *
 		if ((ret = compile_upstream(c, cfg, v, i)))
 			return ret;
 	}
+	cfg->consumers = gw_consumers_compile(json_object_get(s, "consumers"), c->err, c->errlen);
+	if (!cfg->consumers)
+		return -errno;
+	c->consumers = cfg->consumers;
 	json_array_foreach(routes, i, v) {
 		cfg->nroutes = i + 1;
 		if ((ret = compile_route(c, cfg, v, i)))
@@ -876,7 +884,7 @@ static int compile_section(struct cctx *c, struct gw_config *cfg, const json_t *
 
 struct gw_config *gw_config_compile(const json_t *section, char *err, size_t errlen)
 {
-	struct cctx c = { err, errlen, section };
+	struct cctx c = { err, errlen, section, NULL };
 	struct gw_config *cfg = calloc(1, sizeof(*cfg));
 	json_t *empty = NULL;
 	int ret;

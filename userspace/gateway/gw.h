@@ -185,6 +185,7 @@ struct gw_config {
 	struct gw_route *routes;
 	size_t nroutes;
 	struct gw_router router;
+	struct gw_consumers *consumers;	/* policies/auth.h; shared by the route policies */
 	bool bound;
 };
 
@@ -274,6 +275,10 @@ static inline bool gw_target_usable(const struct gw_target *t, uint64_t now_ms)
 /* Writes {"error":{"status":N,"code":"...","message":"..."}} into buf; returns its length. */
 size_t gw_error_json(char *buf, size_t len, int status, const char *code, const char *message);
 const char *gw_status_code_name(int status);
+
+/* ---- policies/consumers.c: `gateway.consumers`, read by the authentication policies ---- */
+struct gw_consumers *gw_consumers_compile(const json_t *arr, char *err, size_t errlen);
+void gw_consumers_free(struct gw_consumers *cs);
 
 /* ---- config.c helpers shared with tests ---- */
 int gw_parse_hostport(const char *s, struct sockaddr_storage *sa, socklen_t *salen, char *canon,

@@ -28,6 +28,7 @@
 #include <stdio.h>
 
 struct gw_ctx;
+struct gw_consumers;
 
 enum gw_policy_verdict {
 	GW_POLICY_CONTINUE = 0,	/* go on with the next policy / the upstream */
@@ -43,6 +44,10 @@ enum {
 struct gw_policy_env {
 	const json_t *gateway;	/* the whole `gateway` section, read-only */
 	const char *route;	/* name of the route that uses this instance */
+	/* The compiled `gateway.consumers` (policies/auth.h), valid as long as the instance. */
+	const struct gw_consumers *consumers;
+	/* Position of the policy in the route's list (stable ids for state kept across versions). */
+	size_t index;
 };
 
 struct gw_policy_ops {
@@ -178,5 +183,14 @@ void gw_ctx_on_abort(struct gw_ctx *c, void (*cb)(void *data), void *data);
 struct gw_worker;
 struct gw_worker *gw_ctx_waker(struct gw_ctx *c);
 int gw_worker_post(struct gw_worker *w, void (*fn)(void *arg), void *arg);
+
+/*
+ * Per-worker objects that outlive config versions (a connection to Redis): returns the
+ * worker's object named name, made by create(loop, arg) on first use (create may return NULL;
+ * it is then tried again on the next call). destroy(obj) runs once on the worker's own thread
+ * when the worker exits, before its loop goes away.
+ */
+void *gw_ctx_worker_local(struct gw_ctx *c, const char *name, void *(*create)(void *loop, void *arg),
+			  void (*destroy)(void *obj), void *arg);
 
 #endif

@@ -1242,3 +1242,47 @@ void gw_ctx_on_abort(struct gw_ctx *c, void (*cb)(void *data), void *data)
 	c->abort_cb = cb;
 	c->abort_data = data;
 }
+
+struct gw_wlocal {
+	struct gw_wlocal *next;
+	void *obj;
+	void (*destroy)(void *obj);
+	char name[];
+};
+
+void *gw_ctx_worker_local(struct gw_ctx *c, const char *name, void *(*create)(void *loop, void *arg),
+			  void (*destroy)(void *obj), void *arg)
+{
+	struct gw_worker *w = c->w;
+	struct gw_wlocal *l;
+	size_t n = strlen(name);
+
+	for (l = w->locals; l; l = l->next)
+		if (!strcmp(l->name, name))
+			return l->obj;
+	l = malloc(sizeof(*l) + n + 1);
+	if (!l)
+		return NULL;
+	l->obj = create(w->loop, arg);
+	if (!l->obj) {
+		free(l);
+		return NULL;
+	}
+	l->destroy = destroy;
+	memcpy(l->name, name, n + 1);
+	l->next = w->locals;
+	w->locals = l;
+	return l->obj;
+}
+
+void gw_worker_locals_destroy(struct gw_worker *w)
+{
+	struct gw_wlocal *l;
+
+	while ((l = w->locals)) {
+		w->locals = l->next;
+		if (l->destroy)
+			l->destroy(l->obj);
+		free(l);
+	}
+}

@@ -137,6 +137,7 @@ struct gw_worker {
 	atomic_int stop;
 	atomic_int done;
 	bool stopping;
+	struct gw_wlocal *locals;	/* gw_ctx_worker_local objects */
 };
 
 static inline uint64_t gw_rand(struct gw_worker *w)
@@ -166,6 +167,8 @@ pthread_mutex_t *gw_server_lock(struct gw_server *srv);
 
 /* ---- proxy.c ---- */
 int gw_proxy_on_req(h2o_handler_t *self, h2o_req_t *req);
+/* Destroys the worker's gw_ctx_worker_local objects (on the worker's thread, loop still alive). */
+void gw_worker_locals_destroy(struct gw_worker *w);
 void gw_proxy_log_h2o_error(struct gw_worker *w, h2o_req_t *req);
 
 /* ---- obs.c ---- */

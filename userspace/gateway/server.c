@@ -403,6 +403,9 @@ static void *worker_main(void *arg)
 	if (h2o_timeout_is_linked(&w->tick))
 		h2o_timeout_unlink(&w->tick);
 	worker_drain(w);
+	/* Policies' per-worker objects (Redis connections) close on this loop, which runs on. */
+	gw_worker_locals_destroy(w);
+	h2o_evloop_run(w->loop, 0);
 	/* libh2o's shutdown leaves a one-second timer of its own linked: let it fire. */
 	for (int i = 0; i < 30 && !h2o_linklist_is_empty(&w->ctx.one_sec_timeout._entries); i++)
 		h2o_evloop_run(w->loop, 100);
