@@ -172,6 +172,62 @@ out:
 	lbt_teardown(&t);
 }
 
+TEST(backends_apply_in_one_swap)
+{
+	struct xg_vip vip = { .algo = XG_ALGO_RR };
+	struct lbmap_be_change c[4] = {};
+	struct xg_vip_info before, after;
+	struct xg_backend got;
+	uint32_t sel[16], n;
+	struct lbt t;
+
+	if (!lbt_setup(&t, NULL))
+		return;
+	if (!ASSERT_OK(lbmap_vip_set(t.m, 0, "web", K4("198.18.100.1", 80), &vip)))
+		goto out;
+	for (int i = 0; i < 3; i++) {
+		c[i].id = 10 + i;
+		c[i].be = (struct xg_backend){ .family = XG_AF_INET, .weight = 1, .vip_id = 0 };
+		c[i].be.addr.v4 = htonl(0xc6130001 + i);
+	}
+	ASSERT_OK(lbmap_vip_get(t.m, 0, &before));
+	ASSERT_OK(lbmap_backends_apply(t.m, 0, c, 3));
+	ASSERT_OK(lbmap_vip_get(t.m, 0, &after));
+	ASSERT_EQ(after.sel_size, 3);
+	ASSERT_EQ(after.generation, before.generation + 1);	/* one table swap */
+	/* a bad batch changes nothing: the second change reuses the first's address */
+	c[0].be.weight = 5;
+	c[1].be.addr = c[0].be.addr;
+	ASSERT_ERR(lbmap_backends_apply(t.m, 0, c, 2), -EEXIST);
+	ASSERT_OK(lbmap_backend_get(t.m, 10, &got));
+	ASSERT_EQ(got.weight, 1);
+	c[1].be.addr.v4 = htonl(0xc6130002);
+	c[1].id = 10;					/* the same id twice */
+	ASSERT_ERR(lbmap_backends_apply(t.m, 0, c, 2), -EINVAL);
+	/* weight change, one down, one removed, one new, in one swap */
+	c[0] = (struct lbmap_be_change){ .id = 10, .be = got };
+	c[0].be.weight = 2;
+	c[1] = (struct lbmap_be_change){ .id = 11 };
+	ASSERT_OK(lbmap_backend_get(t.m, 11, &c[1].be));
+	c[1].be.flags |= XG_BE_F_DOWN;
+	c[2] = (struct lbmap_be_change){ .id = 12, .del = true };
+	c[3] = (struct lbmap_be_change){ .id = 13, .be = got };
+	c[3].be.addr.v4 = htonl(0xc6130009);
+	ASSERT_OK(lbmap_vip_get(t.m, 0, &before));
+	ASSERT_OK(lbmap_backends_apply(t.m, 0, c, 4));
+	ASSERT_OK(lbmap_vip_get(t.m, 0, &after));
+	ASSERT_EQ(after.generation, before.generation + 1);
+	ASSERT_OK(lbmap_sel_read(t.m, 0, sel, 16, &n));
+	ASSERT_EQ(n, 3);				/* 10 twice (weight 2), 13 once */
+	ASSERT_ERR(lbmap_backend_get(t.m, 12, &got), -ENOENT);
+	ASSERT_OK(lbmap_backend_get(t.m, 11, &got));
+	ASSERT_TRUE(got.flags & XG_BE_F_DOWN);
+	c[0] = (struct lbmap_be_change){ .id = 12, .del = true };
+	ASSERT_ERR(lbmap_backends_apply(t.m, 0, c, 1), -ENOENT);
+out:
+	lbt_teardown(&t);
+}
+
 TEST(lc_backend_limit_and_budget)
 {
 	struct lb_opts opts = { .max_vips = 8, .max_backends = 128, .ct_entries = 1024,

@@ -178,6 +178,61 @@ static int percpu_zero(struct lbmap *m, enum lbmap_id map, uint32_t id, size_t v
 	return err;
 }
 
+/*
+ * All entries of an array map in one syscall (a batch lookup), into vals (n * vsize bytes);
+ * falls back to one lookup per entry where batches are not supported.
+ */
+static int array_read_all(int fd, uint32_t n, size_t vsize, void *vals)
+{
+	uint32_t *keys = malloc(sizeof(*keys) * n), out_batch, count = n;
+	int err = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	if (bpf_map_lookup_batch(fd, NULL, &out_batch, keys, vals, &count, NULL) && errno != ENOENT)
+		count = 0;
+	if (count != n) {
+		for (uint32_t i = 0; i < n && !err; i++)
+			if (bpf_map_lookup_elem(fd, &i, (char *)vals + i * vsize))
+				err = -errno;
+	}
+	free(keys);
+	return err;
+}
+
+/* Snapshots of lb_vip_info / lb_backends (max_vips / max_backends entries); caller frees. */
+static struct xg_vip_info *vips_read(struct lbmap *m)
+{
+	struct xg_vip_info *v = calloc(m->max_vips, sizeof(*v));
+	int err;
+
+	if (!v)
+		return NULL;
+	err = array_read_all(m->fd[LBMAP_VIP_INFO], m->max_vips, sizeof(*v), v);
+	if (err) {
+		free(v);
+		errno = -err;
+		return NULL;
+	}
+	return v;
+}
+
+static struct xg_backend *backends_read(struct lbmap *m)
+{
+	struct xg_backend *b = calloc(m->max_backends, sizeof(*b));
+	int err;
+
+	if (!b)
+		return NULL;
+	err = array_read_all(m->fd[LBMAP_BACKENDS], m->max_backends, sizeof(*b), b);
+	if (err) {
+		free(b);
+		errno = -err;
+		return NULL;
+	}
+	return b;
+}
+
 const char *lbmap_algo_name(uint8_t algo)
 {
 	static const char *const names[XG_ALGO_MAX] = { "maglev", "sh", "rr", "lc" };
@@ -218,17 +273,19 @@ static bool addr_valid(const struct xg_addr *a, uint8_t family)
 
 int lbmap_vip_alloc_id(struct lbmap *m, uint32_t *id)
 {
-	struct xg_vip_info info;
+	struct xg_vip_info *all = vips_read(m);
+	int err = -ENOSPC;
 
-	for (uint32_t i = 0; i < m->max_vips; i++) {
-		if (map_get(m, LBMAP_VIP_INFO, &i, &info))
-			return -errno;
-		if (!info.in_use) {
+	if (!all)
+		return -errno;
+	for (uint32_t i = 0; i < m->max_vips; i++)
+		if (!all[i].in_use) {
 			*id = i;
-			return 0;
+			err = 0;
+			break;
 		}
-	}
-	return -ENOSPC;
+	free(all);
+	return err;
 }
 
 int lbmap_vip_get(struct lbmap *m, uint32_t id, struct xg_vip_info *info)
@@ -245,15 +302,19 @@ int lbmap_vip_get(struct lbmap *m, uint32_t id, struct xg_vip_info *info)
 
 int lbmap_vip_find(struct lbmap *m, const char *name, uint32_t *id)
 {
-	struct xg_vip_info info;
+	struct xg_vip_info *all = vips_read(m);
+	int err = -ENOENT;
 
+	if (!all)
+		return -errno;
 	for (uint32_t i = 0; i < m->max_vips; i++)
-		if (lbmap_vip_get(m, i, &info) == 0 &&
-		    strncmp(info.name, name, sizeof(info.name)) == 0) {
+		if (all[i].in_use && strncmp(all[i].name, name, sizeof(all[i].name)) == 0) {
 			*id = i;
-			return 0;
+			err = 0;
+			break;
 		}
-	return -ENOENT;
+	free(all);
+	return err;
 }
 
 int lbmap_vip_find_key(struct lbmap *m, const struct xg_vip_key *key, uint32_t *id)
@@ -307,15 +368,17 @@ static int filter_rebuild(struct lbmap *m)
 static int addr_sync(struct lbmap *m, const struct xg_addr *addr, uint8_t family)
 {
 	struct xg_addr_key key = { .addr = *addr, .family = family };
+	struct xg_vip_info *all = vips_read(m);
 	struct xg_vip_addr val = {};
-	struct xg_vip_info info;
 	uint32_t count = 0;
 	int err;
 
+	if (!all)
+		return -errno;
 	for (uint32_t i = 0; i < m->max_vips; i++)
-		if (lbmap_vip_get(m, i, &info) == 0 &&
-		    same_addr(&info.key.addr, info.key.family, addr, family))
+		if (all[i].in_use && same_addr(&all[i].key.addr, all[i].key.family, addr, family))
 			count++;
+	free(all);
 	if (count) {
 		map_get(m, LBMAP_VIP_ADDRS, &key, &val);
 		val.services = count;
@@ -436,7 +499,7 @@ int lbmap_vip_set_table_size(struct lbmap *m, uint32_t id, uint32_t size)
 int lbmap_vip_del(struct lbmap *m, uint32_t id)
 {
 	struct xg_vip_info info, empty = {};
-	struct xg_backend be;
+	struct xg_backend *all;
 	int err;
 
 	if (m->readonly)
@@ -448,17 +511,18 @@ int lbmap_vip_del(struct lbmap *m, uint32_t id)
 	if (err && err != -ENOENT)
 		return err;
 	map_del(m, LBMAP_SELECTION, &id);
-	for (uint32_t b = 0; b < m->max_backends; b++) {
-		if (map_get(m, LBMAP_BACKENDS, &b, &be) || !(be.flags & XG_BE_F_IN_USE) ||
-		    be.vip_id != id)
-			continue;
+	all = backends_read(m);
+	for (uint32_t b = 0; all && b < m->max_backends; b++) {
 		struct xg_backend none = {};
 		int64_t zero = 0;
 
+		if (!(all[b].flags & XG_BE_F_IN_USE) || all[b].vip_id != id)
+			continue;
 		map_put(m, LBMAP_BACKENDS, &b, &none);
 		map_put(m, LBMAP_BE_ACTIVE, &b, &zero);
 		percpu_zero(m, LBMAP_BE_STATS, b, sizeof(struct xg_flow_stats));
 	}
+	free(all);
 	empty.generation = info.generation + 1;
 	err = map_put(m, LBMAP_VIP_INFO, &id, &empty);
 	if (err)
@@ -470,12 +534,15 @@ int lbmap_vip_del(struct lbmap *m, uint32_t id)
 
 int lbmap_vip_foreach(struct lbmap *m, lbmap_vip_cb cb, void *ctx)
 {
-	struct xg_vip_info info;
+	struct xg_vip_info *all = vips_read(m);
 	int err = 0;
 
+	if (!all)
+		return -errno;
 	for (uint32_t i = 0; i < m->max_vips && !err; i++)
-		if (lbmap_vip_get(m, i, &info) == 0)
-			err = cb(i, &info, ctx);
+		if (all[i].in_use)
+			err = cb(i, &all[i], ctx);
+	free(all);
 	return err;
 }
 
@@ -489,17 +556,19 @@ static bool takes_new(const struct xg_backend *be)
 
 int lbmap_backend_alloc_id(struct lbmap *m, uint32_t *id)
 {
-	struct xg_backend be;
+	struct xg_backend *all = backends_read(m);
+	int err = -ENOSPC;
 
-	for (uint32_t i = 0; i < m->max_backends; i++) {
-		if (map_get(m, LBMAP_BACKENDS, &i, &be))
-			return -errno;
-		if (!(be.flags & XG_BE_F_IN_USE)) {
+	if (!all)
+		return -errno;
+	for (uint32_t i = 0; i < m->max_backends; i++)
+		if (!(all[i].flags & XG_BE_F_IN_USE)) {
 			*id = i;
-			return 0;
+			err = 0;
+			break;
 		}
-	}
-	return -ENOSPC;
+	free(all);
+	return err;
 }
 
 int lbmap_backend_get(struct lbmap *m, uint32_t id, struct xg_backend *be)
@@ -517,15 +586,20 @@ int lbmap_backend_get(struct lbmap *m, uint32_t id, struct xg_backend *be)
 int lbmap_backend_find(struct lbmap *m, uint32_t vip_id, const struct xg_addr *addr, uint8_t family,
 		       uint32_t *id)
 {
-	struct xg_backend be;
+	struct xg_backend *all = backends_read(m);
+	int err = -ENOENT;
 
+	if (!all)
+		return -errno;
 	for (uint32_t i = 0; i < m->max_backends; i++)
-		if (lbmap_backend_get(m, i, &be) == 0 && be.vip_id == vip_id &&
-		    same_addr(&be.addr, be.family, addr, family)) {
+		if ((all[i].flags & XG_BE_F_IN_USE) && all[i].vip_id == vip_id &&
+		    same_addr(&all[i].addr, all[i].family, addr, family)) {
 			*id = i;
-			return 0;
+			err = 0;
+			break;
 		}
-	return -ENOENT;
+	free(all);
+	return err;
 }
 
 int lbmap_backend_write(struct lbmap *m, uint32_t id, const struct xg_backend *be)
@@ -535,86 +609,172 @@ int lbmap_backend_write(struct lbmap *m, uint32_t id, const struct xg_backend *b
 	return map_put(m, LBMAP_BACKENDS, &id, be);
 }
 
-/* The selection table of vip_id as it would be with lb_backends[ovr_id] = *ovr (ovr NULL: as is).
- */
-static int sel_publish(struct lbmap *m, uint32_t vip_id, uint32_t ovr_id,
-		       const struct xg_backend *ovr);
+/* Publishes vip_id's table from a snapshot of lb_backends (all: max_backends entries). */
+static int sel_publish_from(struct lbmap *m, uint32_t vip_id, const struct xg_backend *all);
 
-int lbmap_backend_set(struct lbmap *m, uint32_t id, const struct xg_backend *be)
+static int change_validate(struct lbmap *m, uint32_t vip_id, const struct xg_vip_info *info,
+			   const struct lbmap_be_change *c, const struct xg_backend *cur)
 {
-	struct xg_backend old = {}, val = *be;
+	const struct xg_backend *be = &c->be;
+
+	if (c->id >= m->max_backends)
+		return -EINVAL;
+	if (c->del)
+		return (cur->flags & XG_BE_F_IN_USE) && cur->vip_id == vip_id ? 0 : -ENOENT;
+	if ((be->family != XG_AF_INET && be->family != XG_AF_INET6) ||
+	    !addr_valid(&be->addr, be->family) || be->vip_id != vip_id)
+		return -EINVAL;
+	if (info->vip.fwd == XG_FWD_L2 && be->family != info->key.family)
+		return -EINVAL;
+	if ((cur->flags & XG_BE_F_IN_USE) && cur->vip_id != vip_id)
+		return -EBUSY;
+	return 0;
+}
+
+/* No two in-use backends of vip_id share an address in the state `all`. */
+static int check_unique(struct lbmap *m, uint32_t vip_id, const struct xg_backend *all)
+{
+	struct sel_backend *list = calloc(m->max_backends, sizeof(*list));
+	size_t n = 0;
+	int err = 0;
+
+	if (!list)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < m->max_backends; i++)
+		if ((all[i].flags & XG_BE_F_IN_USE) && all[i].vip_id == vip_id) {
+			list[n].addr = all[i].addr;
+			list[n++].family = all[i].family;
+		}
+	sel_sort(list, n);
+	for (size_t i = 1; i < n && !err; i++)
+		if (same_addr(&list[i].addr, list[i].family, &list[i - 1].addr, list[i - 1].family))
+			err = -EEXIST;
+	free(list);
+	return err;
+}
+
+static void counters_zero(struct lbmap *m, uint32_t id)
+{
+	int64_t zero = 0;
+
+	map_put(m, LBMAP_BE_ACTIVE, &id, &zero);
+	percpu_zero(m, LBMAP_BE_STATS, id, sizeof(struct xg_flow_stats));
+}
+
+int lbmap_backends_apply(struct lbmap *m, uint32_t vip_id, const struct lbmap_be_change *c,
+			 size_t n)
+{
+	struct xg_backend *old = NULL, *next = NULL, none = {};
 	struct xg_vip_info info;
-	uint32_t other;
 	int err;
 
 	if (m->readonly)
 		return -EPERM;
-	if (id >= m->max_backends || (be->family != XG_AF_INET && be->family != XG_AF_INET6) ||
-	    !addr_valid(&be->addr, be->family))
+	if (lbmap_vip_get(m, vip_id, &info))
 		return -EINVAL;
-	if (lbmap_vip_get(m, be->vip_id, &info))
-		return -EINVAL;
-	if (info.vip.fwd == XG_FWD_L2 && be->family != info.key.family)
-		return -EINVAL;
-	if (lbmap_backend_find(m, be->vip_id, &be->addr, be->family, &other) == 0 && other != id)
-		return -EEXIST;
-	if (lbmap_backend_get(m, id, &old) == 0 && old.vip_id != be->vip_id)
-		return -EBUSY;
-	val.flags |= XG_BE_F_IN_USE;
-	val.pad = 0;
-	if (takes_new(&old) && !takes_new(&val)) {
-		/* Leaves the table before its entry says so: no new flow can pick it meanwhile. */
-		err = sel_publish(m, val.vip_id, id, &val);
+	old = backends_read(m);
+	next = calloc(m->max_backends, sizeof(*next));
+	if (!old || !next) {
+		err = -ENOMEM;
+		goto out;
+	}
+	memcpy(next, old, m->max_backends * sizeof(*next));
+	for (size_t i = 0; i < n; i++) {
+		err = change_validate(m, vip_id, &info, &c[i],
+				      c[i].id < m->max_backends ? &old[c[i].id] : &none);
+		for (size_t j = 0; !err && j < i; j++)
+			if (c[j].id == c[i].id)
+				err = -EINVAL;
 		if (err)
-			return err;
-		return map_put(m, LBMAP_BACKENDS, &id, &val);
+			goto out;
+		if (c[i].del) {
+			next[c[i].id] = none;
+		} else {
+			next[c[i].id] = c[i].be;
+			next[c[i].id].flags |= XG_BE_F_IN_USE;
+			next[c[i].id].pad = 0;
+		}
 	}
-	if (!(old.flags & XG_BE_F_IN_USE)) {
-		int64_t zero = 0;
+	err = check_unique(m, vip_id, next);
+	if (err)
+		goto out;
+	/* 1. Backends that take new flows afterwards: entries first, so the table never points
+	 *    at an entry not yet written. New ones start with zeroed counters. */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = c[i].id;
 
-		map_put(m, LBMAP_BE_ACTIVE, &id, &zero);
-		percpu_zero(m, LBMAP_BE_STATS, id, sizeof(struct xg_flow_stats));
+		if (c[i].del || !takes_new(&next[id]))
+			continue;
+		if (!(old[id].flags & XG_BE_F_IN_USE))
+			counters_zero(m, id);
+		err = map_put(m, LBMAP_BACKENDS, &id, &next[id]);
+		if (err)
+			goto undo;
 	}
-	err = map_put(m, LBMAP_BACKENDS, &id, &val);
+	/* 2. The table of the final state, in one swap. */
+	err = sel_publish_from(m, vip_id, next);
 	if (err)
-		return err;
-	err = sel_publish(m, val.vip_id, id, NULL);
-	if (err)
-		map_put(m, LBMAP_BACKENDS, &id, &old);
+		goto undo;
+	/* 3. Backends that stop taking new flows, or go: only after they left the table. */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = c[i].id;
+
+		if (!c[i].del && takes_new(&next[id]))
+			continue;
+		if (!(old[id].flags & XG_BE_F_IN_USE))
+			counters_zero(m, id);
+		err = map_put(m, LBMAP_BACKENDS, &id, &next[id]);
+		if (err)
+			goto out; /* the table is already right; report the failure */
+		if (c[i].del)
+			counters_zero(m, id);
+	}
+	goto out;
+undo:
+	for (size_t i = 0; i < n; i++)
+		if (!c[i].del && takes_new(&next[c[i].id]))
+			map_put(m, LBMAP_BACKENDS, &c[i].id, &old[c[i].id]);
+out:
+	free(old);
+	free(next);
 	return err;
+}
+
+int lbmap_backend_set(struct lbmap *m, uint32_t id, const struct xg_backend *be)
+{
+	struct lbmap_be_change c = { .id = id, .be = *be };
+
+	if (m->readonly)
+		return -EPERM;
+	if (id >= m->max_backends)
+		return -EINVAL;
+	return lbmap_backends_apply(m, be->vip_id, &c, 1);
 }
 
 int lbmap_backend_del(struct lbmap *m, uint32_t id)
 {
-	struct xg_backend old, none = {};
-	int64_t zero = 0;
+	struct lbmap_be_change c = { .id = id, .del = true };
+	struct xg_backend old;
 	int err;
 
 	if (m->readonly)
 		return -EPERM;
 	err = lbmap_backend_get(m, id, &old);
-	if (err)
-		return err;
-	err = sel_publish(m, old.vip_id, id, &none);
-	if (err)
-		return err;
-	err = map_put(m, LBMAP_BACKENDS, &id, &none);
-	if (err)
-		return err;
-	map_put(m, LBMAP_BE_ACTIVE, &id, &zero);
-	percpu_zero(m, LBMAP_BE_STATS, id, sizeof(struct xg_flow_stats));
-	return 0;
+	return err ?: lbmap_backends_apply(m, old.vip_id, &c, 1);
 }
 
 int lbmap_backend_foreach(struct lbmap *m, uint32_t vip_id, lbmap_backend_cb cb, void *ctx)
 {
-	struct xg_backend be;
+	struct xg_backend *all = backends_read(m);
 	int err = 0;
 
+	if (!all)
+		return -errno;
 	for (uint32_t i = 0; i < m->max_backends && !err; i++)
-		if (lbmap_backend_get(m, i, &be) == 0 &&
-		    (vip_id == XG_VIP_NONE || be.vip_id == vip_id))
-			err = cb(i, &be, ctx);
+		if ((all[i].flags & XG_BE_F_IN_USE) &&
+		    (vip_id == XG_VIP_NONE || all[i].vip_id == vip_id))
+			err = cb(i, &all[i], ctx);
+	free(all);
 	return err;
 }
 
@@ -635,26 +795,23 @@ int lbmap_backend_health_get(struct lbmap *m, uint32_t id, struct xg_backend_hea
 /* ---- selection tables ---- */
 
 /* Live backends of vip_id, canonical order; *n gets the count. Caller frees. */
-static struct sel_backend *live_backends(struct lbmap *m, uint32_t vip_id, uint32_t ovr_id,
-					 const struct xg_backend *ovr, size_t *n)
+static struct sel_backend *live_backends(struct lbmap *m, uint32_t vip_id,
+					 const struct xg_backend *all, size_t *n)
 {
 	struct sel_backend *list = calloc(m->max_backends, sizeof(*list));
-	struct xg_backend be;
 
 	*n = 0;
 	if (!list)
 		return NULL;
 	for (uint32_t i = 0; i < m->max_backends; i++) {
-		if (ovr && i == ovr_id)
-			be = *ovr;
-		else if (map_get(m, LBMAP_BACKENDS, &i, &be))
-			continue;
-		if (be.vip_id != vip_id || !takes_new(&be))
+		const struct xg_backend *be = &all[i];
+
+		if (be->vip_id != vip_id || !takes_new(be))
 			continue;
 		list[*n].id = i;
-		list[*n].weight = be.weight;
-		list[*n].addr = be.addr;
-		list[*n].family = be.family;
+		list[*n].weight = be->weight;
+		list[*n].addr = be->addr;
+		list[*n].family = be->family;
 		(*n)++;
 	}
 	sel_sort(list, *n);
@@ -664,12 +821,15 @@ static struct sel_backend *live_backends(struct lbmap *m, uint32_t vip_id, uint3
 /* Entries of all selection tables but vip_id's. */
 static uint64_t sel_used(struct lbmap *m, uint32_t vip_id)
 {
-	struct xg_vip_info info;
+	struct xg_vip_info *all = vips_read(m);
 	uint64_t used = 0;
 
+	if (!all)
+		return UINT64_MAX; /* unknown: refuse rather than overshoot */
 	for (uint32_t i = 0; i < m->max_vips; i++)
-		if (i != vip_id && lbmap_vip_get(m, i, &info) == 0)
-			used += info.sel_size;
+		if (i != vip_id && all[i].in_use)
+			used += all[i].sel_size;
+	free(all);
 	return used;
 }
 
@@ -752,8 +912,7 @@ static int sel_inner_create(const uint32_t *table, uint32_t n)
 	return fd;
 }
 
-static int sel_publish(struct lbmap *m, uint32_t vip_id, uint32_t ovr_id,
-		       const struct xg_backend *ovr)
+static int sel_publish_from(struct lbmap *m, uint32_t vip_id, const struct xg_backend *all)
 {
 	struct sel_backend *live;
 	struct xg_vip_info info;
@@ -766,7 +925,7 @@ static int sel_publish(struct lbmap *m, uint32_t vip_id, uint32_t ovr_id,
 	err = lbmap_vip_get(m, vip_id, &info);
 	if (err)
 		return err;
-	live = live_backends(m, vip_id, ovr_id, ovr, &n);
+	live = live_backends(m, vip_id, all, &n);
 	if (!live)
 		return -ENOMEM;
 	if (n == 0) {
@@ -782,7 +941,9 @@ static int sel_publish(struct lbmap *m, uint32_t vip_id, uint32_t ovr_id,
 	free(live);
 	if (len < 0)
 		return len;
-	if (sel_used(m, vip_id) + (uint64_t)len > m->sel_budget) {
+	uint64_t used = sel_used(m, vip_id);
+
+	if (used == UINT64_MAX || used + (uint64_t)len > m->sel_budget) {
 		free(table);
 		return -E2BIG;
 	}
@@ -802,7 +963,14 @@ static int sel_publish(struct lbmap *m, uint32_t vip_id, uint32_t ovr_id,
 
 int lbmap_sel_publish(struct lbmap *m, uint32_t vip_id)
 {
-	return sel_publish(m, vip_id, 0, NULL);
+	struct xg_backend *all = backends_read(m);
+	int err;
+
+	if (!all)
+		return -errno;
+	err = sel_publish_from(m, vip_id, all);
+	free(all);
+	return err;
 }
 
 /* fd of the inner table of vip_id, or a negative errno (-ENOENT: no table). */
@@ -1115,6 +1283,7 @@ int lbmap_persist_flush(struct lbmap *m, uint32_t vip_id, uint64_t *flushed)
 struct resync {
 	struct xg_backend *backends;
 	int64_t *counts;
+	int64_t *active; /* lb_be_active before the write */
 	uint32_t max_backends;
 	uint64_t now, tcp_ns, udp_ns;
 };
@@ -1145,27 +1314,30 @@ int lbmap_lc_resync(struct lbmap *m)
 		return -EPERM;
 	r.backends = calloc(m->max_backends, sizeof(*r.backends));
 	r.counts = calloc(m->max_backends, sizeof(*r.counts));
-	if (!r.backends || !r.counts) {
+	r.active = calloc(m->max_backends, sizeof(*r.active));
+	if (!r.backends || !r.counts || !r.active) {
 		err = -ENOMEM;
 		goto out;
 	}
-	for (uint32_t i = 0; i < m->max_backends; i++)
-		map_get(m, LBMAP_BACKENDS, &i, &r.backends[i]);
+	err = array_read_all(m->fd[LBMAP_BACKENDS], m->max_backends, sizeof(*r.backends),
+			     r.backends);
+	if (err)
+		goto out;
 	lbmap_settings_get(m, &set);
 	r.tcp_ns = set.ct_timeout_tcp_ns ?: XG_CT_TIMEOUT_TCP_DEFAULT_NS;
 	r.udp_ns = set.ct_timeout_udp_ns ?: XG_CT_TIMEOUT_UDP_DEFAULT_NS;
 	r.now = lbmap_now_ns();
 	err = lbmap_ct_foreach(m, resync_one, &r);
-	for (uint32_t i = 0; i < m->max_backends && !err; i++) {
-		int64_t have;
-
-		if (map_get(m, LBMAP_BE_ACTIVE, &i, &have) == 0 && have == r.counts[i])
-			continue;
-		err = map_put(m, LBMAP_BE_ACTIVE, &i, &r.counts[i]);
-	}
+	if (!err)
+		err = array_read_all(m->fd[LBMAP_BE_ACTIVE], m->max_backends, sizeof(*r.active),
+				     r.active);
+	for (uint32_t i = 0; i < m->max_backends && !err; i++)
+		if (r.active[i] != r.counts[i])
+			err = map_put(m, LBMAP_BE_ACTIVE, &i, &r.counts[i]);
 out:
 	free(r.backends);
 	free(r.counts);
+	free(r.active);
 	return err;
 }
 

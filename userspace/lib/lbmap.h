@@ -129,6 +129,24 @@ int lbmap_backend_alloc_id(struct lbmap *m, uint32_t *id);
 int lbmap_backend_set(struct lbmap *m, uint32_t id, const struct xg_backend *be);
 
 /*
+ * Several backend changes of one service with a single table swap (each swap waits for an RCU
+ * grace period in the kernel, ~10-30 ms, so restoring or applying many backends should go
+ * through here). A change sets backend c[i].id to c[i].be (be.vip_id must be vip_id) or, with
+ * del, removes it. Everything is validated first (the errors of lbmap_backend_set, -ENOENT
+ * for deleting what is not a backend of vip_id, -EINVAL for an id twice); then backends that
+ * take new flows afterwards are written, the table of the final state is swapped in, and the
+ * others (down, draining, weight 0, removed) are written last. On a table error the entries
+ * written are put back and nothing changed.
+ */
+struct lbmap_be_change {
+	uint32_t id;
+	bool del;
+	struct xg_backend be;
+};
+int lbmap_backends_apply(struct lbmap *m, uint32_t vip_id, const struct lbmap_be_change *c,
+			 size_t n);
+
+/*
  * Removes backend id: out of the table first, then its entry cleared (its flows move to live
  * backends on their next packet), its stats and active count zeroed. -ENOENT if not in use.
  */
