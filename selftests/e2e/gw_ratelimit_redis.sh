@@ -1,0 +1,121 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Cluster-wide rate limiting: two gateway instances (two workers each) on one Redis server of
+# the test's own (inside the test namespace). Strict mode admits exactly N of a concurrent
+# burst spread over both; batched mode stays within its documented bound; with Redis stopped,
+# fail-closed answers 503 and fail-open admits, both counted and logged once; when Redis comes
+# back, decisions resume.
+. "$(dirname "$0")/../lib/test.sh"
+. "$(dirname "$0")/../lib/netns.sh"
+. "$(dirname "$0")/../lib/gw.sh"
+t_init gw_ratelimit_redis
+need_root ratelimit_redis
+command -v redis-server >/dev/null || { t_skip ratelimit_redis "redis-server not installed"; exit 0; }
+
+gw_ns || { t_fail setup "namespace"; exit 1; }
+gw_upstream a 9001 || t_fail setup "upstream a"
+REDIS_PORT=6390
+redis_start() {
+	bg_start g "$GW_TMP/redis.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+		--save '' --appendonly no --protected-mode no
+	REDIS_PID=$BG_PID
+	wait_listen g "$REDIS_PORT"
+}
+rcli() { nsx g redis-cli -p "$REDIS_PORT" "$@"; }
+redis_start || { t_fail setup "redis-server"; exit 1; }
+
+conf() {
+	cat <<Y
+gateway:
+  workers: 2
+  listeners: [{addr: 127.0.0.1:$1}]
+  upstreams:
+    - {name: a, targets: [{addr: "127.0.0.1:9001"}]}
+  routes:
+    - name: strict
+      path: /strict
+      upstream: a
+      policies:
+        - name: rate-limit
+          limit: 40
+          window: hour
+          key: header
+          header: X-Tenant
+          scope: tenants
+          policy: redis
+          redis: {addr: "127.0.0.1:$REDIS_PORT", fail: closed, timeout_ms: 200}
+    - name: batched
+      path: /batched
+      upstream: a
+      policies:
+        - name: rate-limit
+          limit: 40
+          window: hour
+          key: header
+          header: X-Tenant
+          scope: batched
+          policy: redis
+          redis: {addr: "127.0.0.1:$REDIS_PORT", mode: batched, batch: 5, sync_ms: 50}
+    - name: open
+      path: /open
+      upstream: a
+      policies:
+        - name: rate-limit
+          limit: 1000
+          key: ip
+          policy: redis
+          redis: {addr: "127.0.0.1:$REDIS_PORT", fail: open}
+Y
+}
+conf 8080 >"$GW_TMP/gw1.yaml"
+conf 8081 >"$GW_TMP/gw2.yaml"
+gw_start "$GW_TMP/gw1.yaml" 8080 || { t_fail setup "gateway 1"; cat "$GW_TMP/gw.log"; exit 1; }
+bg_start g "$GW_TMP/gw2.log" "$GW_TOOLS/gwgate" -c "$GW_TMP/gw2.yaml" --metrics-file "$GW_TMP/metrics2"
+GW2_PID=$BG_PID
+wait_listen g 8081 || { t_fail setup "gateway 2"; cat "$GW_TMP/gw2.log"; exit 1; }
+
+# burst PATH TENANT N: N requests, 8 at a time, alternating between the two instances.
+burst() {
+	seq 1 "$3" | xargs -P 8 -I{} sh -c 'ip netns exec "$0" curl -s -o /dev/null -w "%{http_code}\n" \
+		--max-time 5 -H "X-Tenant: $3" "http://127.0.0.1:$((8080 + {} % 2))$1"' \
+		"$(ns g)" "$1" "$3" "$2" >"$GW_TMP/codes"
+}
+n200() { grep -c '^200$' "$GW_TMP/codes"; }
+
+# ---- strict: exactly the limit, across 2 instances x 2 workers ----
+burst /strict t1 160
+check_eq strict_exact_200 "$(n200)" "40"
+check_eq strict_rest_429 "$(grep -c '^429$' "$GW_TMP/codes")" "120"
+check strict_key_in_redis sh -c "ip netns exec $(ns g) redis-cli -p $REDIS_PORT exists 'xdpgw:rl:tenants:h:t1' | grep -qx 1"
+check_eq other_tenant_ok "$(gcurl -o /dev/null -w '%{http_code}' -H 'X-Tenant: t2' http://127.0.0.1:8081/strict)" "200"
+
+# ---- batched: at least the limit, at most limit + instances x batch (2 x 5) ----
+burst /batched t1 160
+got=$(n200)
+check batched_within_bound test "$got" -ge 40 -a "$got" -le 50
+echo "# batched mode admitted $got of 160 (limit 40, bound 50)"
+
+# ---- Redis down: fail closed and fail open ----
+bg_stop "$REDIS_PID"
+check_eq fail_closed_503 "$(gcurl -o /dev/null -w '%{http_code}' -H 'X-Tenant: t3' http://127.0.0.1:8080/strict)" "503"
+check_eq fail_closed_503_again "$(gcurl -o /dev/null -w '%{http_code}' -H 'X-Tenant: t3' http://127.0.0.1:8080/strict)" "503"
+check_eq fail_open_200 "$(gcurl -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/open)" "200"
+gcurl -D "$GW_TMP/h" -o "$GW_TMP/b" -H 'X-Tenant: t3' http://127.0.0.1:8081/strict
+check_eq fail_closed_json "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["error"]["code"])' <"$GW_TMP/b")" "rate_limit_unavailable"
+check fail_closed_retry_after grep -qi '^retry-after: 1' "$GW_TMP/h"
+check_eq down_logged_once "$(grep -c 'redis 127.0.0.1:'$REDIS_PORT' is down' "$GW_TMP/gw.log")" "1"
+gw_metrics >"$GW_TMP/m.txt"
+check metrics_fail_closed grep -q '^xdpgw_gateway_ratelimit_total{result="fail_closed"} [1-9]' "$GW_TMP/m.txt"
+check metrics_fail_open grep -q '^xdpgw_gateway_ratelimit_total{result="fail_open"} [1-9]' "$GW_TMP/m.txt"
+check metrics_redis_down grep -q '^xdpgw_gateway_redis_up{addr="127.0.0.1:'$REDIS_PORT'"} 0' "$GW_TMP/m.txt"
+
+# ---- Redis back: decisions resume (a fresh server: the tenant starts with a full burst) ----
+redis_start || t_fail redis_restart "redis-server"
+ok_again() { [ "$(gcurl -o /dev/null -w '%{http_code}' -H 'X-Tenant: t4' http://127.0.0.1:8080/strict)" = 200 ]; }
+check recovers wait_until 10 ok_again
+check_eq up_logged "$(grep -c "redis 127.0.0.1:$REDIS_PORT is up again" "$GW_TMP/gw.log")" "1"
+burst /strict t5 60
+check_eq strict_exact_after_recovery "$(n200)" "40"
+gw_metrics >"$GW_TMP/m.txt"
+check metrics_redis_up grep -q '^xdpgw_gateway_redis_up{addr="127.0.0.1:'$REDIS_PORT'"} 1' "$GW_TMP/m.txt"
+t_done
