@@ -827,8 +827,9 @@ static int route_ct_flush(void *priv, struct admin_req *r)
 	}
 	name = json_string_value(json_object_get(body, "service"));
 	if (name && lbmap_vip_find(l4->m, name, &vip_id)) {
+		admin_reply_error(r, 404, "service '%s' not found", name);
 		json_decref(body);
-		return admin_reply_error(r, 404, "service '%s' not found", name);
+		return 0;
 	}
 	ret = lbmap_ct_flush(l4->m, vip_id, &ct);
 	if (!ret)
