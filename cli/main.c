@@ -17,7 +17,7 @@ struct cli_opts cli;
 /* The objects, in help order. A new object is one file and one row here. */
 static const struct cli_object *const objects[] = {
 	&obj_link, &obj_vip, &obj_backend, &obj_decap, &obj_stats, &obj_conntrack,
-	&obj_lookup, &obj_status, &obj_doctor, &obj_route, &obj_upstream, &obj_apply,
+	&obj_lookup, &obj_status, &obj_doctor, &obj_route, &obj_upstream, &obj_consumer, &obj_apply,
 	NULL,
 };
 
