@@ -84,9 +84,9 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct packet *pkt)
 	}
 }
 
-/* A TCP or UDP packet of service vip: its flow's backend, then out to it. */
+/* A TCP or UDP packet of service vip (ct: its flow's entry, if any): backend, then out. */
 static __always_inline int balance(struct xdp_md *ctx, struct packet *pkt,
-				   const struct xg_vip *vip)
+				   const struct xg_vip *vip, struct xg_ct_value *ct)
 {
 	struct xg_settings *set = settings();
 	bool new_flow = false;
@@ -96,7 +96,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct packet *pkt,
 
 	if (!set)	/* for the verifier: index 0 of an array always exists */
 		return verdict(pkt, XDP_DROP, XG_R_DROP_NO_BACKEND);
-	id = conntrack_backend(pkt, vip, set, &new_flow);
+	id = conntrack_backend(pkt, ct, vip, set, &new_flow);
 	be = id == XG_BACKEND_NONE ? NULL : backend_lookup(id);
 	if (!be)
 		return verdict(pkt, XDP_DROP, XG_R_DROP_NO_BACKEND);
@@ -112,7 +112,8 @@ static __always_inline int lb_process(struct xdp_md *ctx, struct packet *pkt)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct xg_vip *vip;
+	const struct xg_vip *vip = NULL;
+	struct xg_ct_value *ct;
 	int rc;
 
 	pkt->frame_len = data_end - data;
@@ -136,10 +137,15 @@ static __always_inline int lb_process(struct xdp_md *ctx, struct packet *pkt)
 	if (rc != XG_CONTINUE)
 		return not_balanced(pkt, rc);
 
-	vip = vip_lookup(pkt);
+	/* An established flow names its service; others look it up. */
+	ct = ct_lookup(pkt);
+	if (ct)
+		vip = ct_service(pkt, ct);
+	if (!vip)
+		vip = vip_lookup(pkt);
 	if (!vip)
 		return not_balanced(pkt, XG_R_PASS_NO_SERVICE);
-	return balance(ctx, pkt, vip);
+	return balance(ctx, pkt, vip, ct);
 }
 
 SEC("xdp")

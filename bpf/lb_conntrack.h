@@ -138,20 +138,48 @@ static __always_inline bool ct_needs_time(const struct packet *pkt)
 	return st && st->packets++ % XG_CT_SAMPLE == 0;
 }
 
+static __always_inline struct xg_ct_value *ct_lookup(const struct packet *pkt)
+{
+	return bpf_map_lookup_elem(&lb_conntrack, &pkt->flow);
+}
+
 /*
- * The backend id for this packet's flow: the connection table's when it still holds, else a
- * fresh selection (recorded in the table). *new_flow tells the stats a flow started here.
- * Returns XG_BACKEND_NONE when the service has no live backend.
+ * The service a connection-table entry was made for, if it still is this packet's: an array
+ * read of lb_vip_info instead of the lb_vips hash lookup, checked against the packet (in use,
+ * same address and protocol, same port or the all-ports service). NULL: look the service up.
+ * An established flow of an all-ports service stays with it when a service for its exact
+ * port appears later.
  */
-static __always_inline __u32 conntrack_backend(struct packet *pkt, const struct xg_vip *vip,
+static __always_inline const struct xg_vip *ct_service(const struct packet *pkt,
+						       const struct xg_ct_value *ct)
+{
+	__u32 id = ct->vip_id;
+	struct xg_vip_info *info = bpf_map_lookup_elem(&lb_vip_info, &id);
+
+	if (!info || !info->in_use || info->key.proto != pkt->flow.proto ||
+	    info->key.family != pkt->flow.family ||
+	    (info->key.port != pkt->flow.dport && info->key.port != 0) ||
+	    info->key.addr.v6[0] != pkt->flow.dst.v6[0] ||
+	    info->key.addr.v6[1] != pkt->flow.dst.v6[1] ||
+	    info->key.addr.v6[2] != pkt->flow.dst.v6[2] ||
+	    info->key.addr.v6[3] != pkt->flow.dst.v6[3])
+		return NULL;
+	return &info->vip;
+}
+
+/*
+ * The backend id for this packet's flow: the connection table's entry (ct, looked up by the
+ * caller) when it still holds, else a fresh selection (recorded in the table). *new_flow tells
+ * the stats a flow started here. Returns XG_BACKEND_NONE when the service has no live backend.
+ */
+static __always_inline __u32 conntrack_backend(struct packet *pkt, struct xg_ct_value *ct,
+					       const struct xg_vip *vip,
 					       const struct xg_settings *set, bool *new_flow)
 {
-	struct xg_ct_value *ct;
 	enum ct_state state;
 	__u64 now = 0;
 	__u32 id;
 
-	ct = bpf_map_lookup_elem(&lb_conntrack, &pkt->flow);
 	if (ct) {
 		if (ct_needs_time(pkt))
 			now = bpf_ktime_get_coarse_ns();

@@ -136,7 +136,12 @@ struct xg_vip_addr {
 	__u32 services;		/* services on this address (informational) */
 };
 
-/* lb_vip_info[id]: for decoding by gwctl; the datapath never reads it. */
+/*
+ * lb_vip_info[id]: the service by id. gwctl decodes it; the datapath reads in_use, key and vip
+ * to find an established flow's service from its connection-table entry (an array read
+ * instead of a hash lookup), so it must be written before lb_vips and cleared before the
+ * lb_vips key goes.
+ */
 struct xg_vip_info {
 	char name[XG_NAME_LEN];
 	struct xg_vip_key key;

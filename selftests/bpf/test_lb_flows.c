@@ -160,6 +160,47 @@ out:
 	lbt_teardown(&t);
 }
 
+/* Services change under established flows. */
+TEST(services_change_under_established_flows)
+{
+	struct xg_backend be;
+	uint32_t all_ports, exact, b0, b1, b2;
+	struct pkt in, out;
+	struct lbt t;
+
+	if (!lbt_setup(&t, NULL))
+		return;
+	if (!ASSERT_OK(lbt_vip(&t, "any", VIP4, 0, 6, XG_ALGO_MAGLEV, XG_FWD_IPIP, 0, &all_ports)) ||
+	    !ASSERT_OK(lbt_backend(&t, all_ports, be_addrs[0], 1, NULL, &b0)))
+		goto out;
+	ASSERT_EQ(send_flow(&t, 0, 0x02), 0);		/* port 80 via the all-ports service */
+	/* A service for port 80 appears: the established flow stays, new flows go there. */
+	if (!ASSERT_OK(lbt_vip(&t, "http", VIP4, 80, 6, XG_ALGO_MAGLEV, XG_FWD_IPIP, 0, &exact)) ||
+	    !ASSERT_OK(lbt_backend(&t, exact, be_addrs[1], 1, NULL, &b1)))
+		goto out;
+	ASSERT_EQ(send_flow(&t, 0, 0x10), 0);
+	ASSERT_EQ(send_flow(&t, 1, 0x02), 1);
+	/* The all-ports service goes: its flow now belongs to the port-80 service. */
+	ASSERT_OK(lbmap_vip_del(t.m, all_ports));
+	lbt_mark(&t);
+	ASSERT_EQ(send_flow(&t, 0, 0x10), 1);
+	ASSERT_EQ(lbt_delta(&t, XG_R_CT_RESELECT), 1);
+	/* Gone too: the address is no VIP any more, its packets pass. */
+	ASSERT_OK(lbmap_vip_del(t.m, exact));
+	flow_frame(1, 0x10, &in);
+	lbt_mark(&t);
+	ASSERT_EQ(lbt_run(&t, &in, &out), XDP_PASS);
+	ASSERT_EQ(lbt_fate(&t), XG_R_PASS_NOT_VIP);
+	/* Re-created under the same id with another backend: the old entry moves to it. */
+	if (!ASSERT_OK(lbt_vip(&t, "http", VIP4, 80, 6, XG_ALGO_MAGLEV, XG_FWD_IPIP, 0, &exact)) ||
+	    !ASSERT_OK(lbt_backend(&t, exact, be_addrs[2], 1, NULL, &b2)))
+		goto out;
+	ASSERT_EQ(send_flow(&t, 1, 0x10), 2);
+	ASSERT_OK(lbmap_backend_get(t.m, b2, &be));
+out:
+	lbt_teardown(&t);
+}
+
 TEST(lookup_agrees_with_datapath)
 {
 	uint32_t vip, ids[5];

@@ -507,9 +507,16 @@ int lbmap_vip_del(struct lbmap *m, uint32_t id)
 	err = lbmap_vip_get(m, id, &info);
 	if (err)
 		return err;
-	err = map_del(m, LBMAP_VIPS, &info.key);
-	if (err && err != -ENOENT)
+	/* Established flows find their service through lb_vip_info: it goes first. */
+	empty.generation = info.generation + 1;
+	err = map_put(m, LBMAP_VIP_INFO, &id, &empty);
+	if (err)
 		return err;
+	err = map_del(m, LBMAP_VIPS, &info.key);
+	if (err && err != -ENOENT) {
+		map_put(m, LBMAP_VIP_INFO, &id, &info);
+		return err;
+	}
 	map_del(m, LBMAP_SELECTION, &id);
 	all = backends_read(m);
 	for (uint32_t b = 0; all && b < m->max_backends; b++) {
@@ -523,10 +530,6 @@ int lbmap_vip_del(struct lbmap *m, uint32_t id)
 		percpu_zero(m, LBMAP_BE_STATS, b, sizeof(struct xg_flow_stats));
 	}
 	free(all);
-	empty.generation = info.generation + 1;
-	err = map_put(m, LBMAP_VIP_INFO, &id, &empty);
-	if (err)
-		return err;
 	percpu_zero(m, LBMAP_VIP_STATS, id, sizeof(struct xg_flow_stats));
 	lbmap_persist_flush(m, id, NULL);
 	return addr_sync(m, &info.key.addr, info.key.family);
@@ -1446,10 +1449,13 @@ int lbmap_lookup(struct lbmap *m, const struct xg_flow_key *flow, struct lbmap_l
 	};
 	struct xg_flow_key fk = *flow;
 	struct xg_settings set = {};
+	struct xg_vip_info info;
 	struct xg_ct_value ct;
 	struct xg_backend be;
 	struct xg_vip vip;
 	uint64_t now = lbmap_now_ns();
+	bool has_ct;
+	int err;
 
 	memset(res, 0, sizeof(*res));
 	res->vip_id = XG_VIP_NONE;
@@ -1457,7 +1463,14 @@ int lbmap_lookup(struct lbmap *m, const struct xg_flow_key *flow, struct lbmap_l
 	res->why = LBMAP_WHY_NOT_VIP;
 	res->why_text = "no service for this destination, port and protocol";
 	fk.pad = 0;
-	if (map_get(m, LBMAP_VIPS, &key, &vip)) {
+	has_ct = map_get(m, LBMAP_CONNTRACK, &fk, &ct) == 0;
+	/* As the datapath: an entry names its service when that still matches the packet. */
+	if (has_ct && lbmap_vip_get(m, ct.vip_id, &info) == 0 && info.key.proto == key.proto &&
+	    info.key.family == key.family && !memcmp(&info.key.addr, &key.addr, sizeof(key.addr)) &&
+	    (info.key.port == key.port || info.key.port == 0)) {
+		vip = info.vip;
+		res->all_ports = info.key.port == 0;
+	} else if (map_get(m, LBMAP_VIPS, &key, &vip)) {
 		key.port = 0;
 		if (map_get(m, LBMAP_VIPS, &key, &vip))
 			return 0;
@@ -1465,14 +1478,14 @@ int lbmap_lookup(struct lbmap *m, const struct xg_flow_key *flow, struct lbmap_l
 	}
 	res->vip_id = vip.id;
 	lbmap_settings_get(m, &set);
-	if (map_get(m, LBMAP_CONNTRACK, &fk, &ct) == 0) {
-		uint64_t timeout =
-			fk.proto == IPPROTO_TCP
-				? (set.ct_timeout_tcp_ns ?: XG_CT_TIMEOUT_TCP_DEFAULT_NS)
-				: (set.ct_timeout_udp_ns ?: XG_CT_TIMEOUT_UDP_DEFAULT_NS);
+	if (has_ct) {
+		uint64_t udp_timeout = set.ct_timeout_udp_ns ?: XG_CT_TIMEOUT_UDP_DEFAULT_NS;
+		bool stale;
 
 		res->ct_age_ns = now > ct.last_seen_ns ? now - ct.last_seen_ns : 0;
-		if (ct.vip_id == vip.id && res->ct_age_ns <= timeout &&
+		/* TCP entries do not expire on the packet path; UDP ones do. */
+		stale = fk.proto == IPPROTO_UDP && res->ct_age_ns > udp_timeout;
+		if (ct.vip_id == vip.id && !stale &&
 		    lbmap_backend_get(m, ct.backend_id, &be) == 0 && keeps_flows(&be, vip.id)) {
 			res->backend_id = ct.backend_id;
 			res->why = LBMAP_WHY_CT;
@@ -1496,7 +1509,14 @@ int lbmap_lookup(struct lbmap *m, const struct xg_flow_key *flow, struct lbmap_l
 			return 0;
 		}
 	}
-	return lookup_select(m, &fk, &vip, set.hash_seed, res);
+	err = lookup_select(m, &fk, &vip, set.hash_seed, res);
+	if (!err && has_ct && ct.vip_id == vip.id && res->backend_id != XG_BACKEND_NONE) {
+		res->why = LBMAP_WHY_CT_MOVE;
+		res->why_text =
+			"the entry's backend is down or gone (or the UDP flow idle): the next "
+			"packet is selected anew, as shown";
+	}
+	return err;
 }
 
 /* ---- memory ---- */

@@ -81,9 +81,9 @@ int lbmap_vip_set(struct lbmap *m, uint32_t id, const char *name, const struct x
 		  const struct xg_vip *vip);
 
 /*
- * Removes service id: its lb_vips key first (packets pass from then on), its selection table,
- * its backends (flags cleared, stats zeroed), its address if no other service uses it, its
- * info and stats. -ENOENT if not in use.
+ * Removes service id: its lb_vip_info entry and its lb_vips key first (packets pass from then
+ * on), its selection table, its backends (flags cleared, stats zeroed), its address if no
+ * other service uses it, its stats and persistence entries. -ENOENT if not in use.
  */
 int lbmap_vip_del(struct lbmap *m, uint32_t id);
 
@@ -237,7 +237,7 @@ uint64_t lbmap_now_ns(void);
 enum lbmap_why {
 	LBMAP_WHY_NOT_VIP,    /* no service for (dst, dport, proto) */
 	LBMAP_WHY_CT,	      /* existing connection-table entry */
-	LBMAP_WHY_CT_MOVE,    /* entry's backend is down/gone: a new one would be selected */
+	LBMAP_WHY_CT_MOVE,    /* entry's backend down/gone (UDP: idle): selected anew */
 	LBMAP_WHY_PERSIST,    /* persistence entry of the client */
 	LBMAP_WHY_TABLE,      /* maglev/sh: table slot hash % n */
 	LBMAP_WHY_RR,	      /* rr: next in the sequence of the CPU with the lowest cursor */
