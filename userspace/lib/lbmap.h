@@ -240,7 +240,7 @@ enum lbmap_why {
 	LBMAP_WHY_CT_MOVE,    /* entry's backend down/gone (UDP: idle): selected anew */
 	LBMAP_WHY_PERSIST,    /* persistence entry of the client */
 	LBMAP_WHY_TABLE,      /* maglev/sh: table slot hash % n */
-	LBMAP_WHY_RR,	      /* rr: next in the sequence of the CPU with the lowest cursor */
+	LBMAP_WHY_RR,	      /* rr: next in the sequence (CPU 0's cursor) */
 	LBMAP_WHY_LC,	      /* lc: fewest active flows per weight now */
 	LBMAP_WHY_NO_BACKEND, /* service has no live backend */
 };
