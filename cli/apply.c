@@ -30,8 +30,8 @@ static int apply_run(int argc, char **argv)
 	const char *file = NULL;
 	bool dry = false, replace = false;
 	char err[512], path[128];
-	json_t *doc, *resp = NULL, *diff, *e;
-	size_t i;
+	json_t *doc, *resp = NULL, *diff = NULL, *e;
+	size_t i, n;
 	int ret;
 
 	for (int a = 0; a < argc; a++) {
@@ -58,7 +58,8 @@ static int apply_run(int argc, char **argv)
 	ret = gwd_call("POST", path, doc, &resp);
 	if (ret)
 		goto out;
-	diff = json_object_get(resp, "diff");
+	diff = json_incref(json_object_get(resp, "diff"));
+	n = json_array_size(diff);
 	if (dry && print_is_json()) {
 		print_json("generation", json_incref(json_object_get(resp, "generation")));
 		print_json("diff", json_incref(diff));
@@ -67,10 +68,12 @@ static int apply_run(int argc, char **argv)
 	if (!print_is_json()) {
 		json_array_foreach (diff, i, e)
 			print_diff_line(e);
-		if (json_array_size(diff) == 0)
+		if (n == 0)
 			printf("no changes\n");
+		else if (dry)
+			printf("dry run: %zu change%s not applied\n", n, n == 1 ? "" : "s");
 	}
-	if (dry || json_array_size(diff) == 0) {
+	if (dry || n == 0) {
 		if (!dry)
 			cli_changed();
 		goto out;
@@ -85,11 +88,11 @@ static int apply_run(int argc, char **argv)
 	if (ret)
 		goto out;
 	if (!print_is_json())
-		printf("applied %zu change%s (generation %lld)\n", json_array_size(diff),
-		       json_array_size(diff) == 1 ? "" : "s",
+		printf("applied %zu change%s (generation %lld)\n", n, n == 1 ? "" : "s",
 		       (long long)json_integer_value(json_object_get(resp, "generation")));
 	cli_changed();
 out:
+	json_decref(diff);
 	json_decref(resp);
 	json_decref(doc);
 	return ret;

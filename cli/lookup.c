@@ -67,7 +67,8 @@ static int lookup_run(int argc, char **argv)
 		print_null(PRINT_ANY, "backend", "backend  none\n");
 	}
 	print_string(PRINT_ANY, "why", "why      %s\n", res.why_text ? res.why_text : "?");
-	print_u64(PRINT_ANY, "hash", "hash     0x%08llx\n", res.hash);
+	if (res.why != LBMAP_WHY_CT)
+		print_u64(PRINT_ANY, "hash", "hash     0x%08llx\n", res.hash);
 	if (res.table_size) {
 		print_u64(PRINT_ANY, "slot", "slot     %llu", res.slot);
 		print_u64(PRINT_ANY, "table_size", " of %llu\n", res.table_size);

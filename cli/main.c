@@ -2,6 +2,7 @@
 /* gwctl: the xdpgw command line; global options, the table of objects, help and dispatch. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <bpf/libbpf.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,14 @@
 #include "lib/log.h"
 
 struct cli_opts cli;
+
+/* libbpf's messages (and the verifier's log) go to stderr with -d only. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!cli.debug)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
 
 /* The objects, in help order. A new object is one file and one row here. */
 static const struct cli_object *const objects[] = {
@@ -68,6 +77,34 @@ static void usage_all(FILE *f)
 		   "Changes go through gwd (--socket, default " GWCTL_DEFAULT_SOCKET "); reads "
 		   "come from the\npinned maps (--bpffs, default " GWCTL_DEFAULT_BPFFS ") and "
 		   "work while gwd is down.\nSee docs/gwctl.md and docs/gwctl-OBJECT.md.\n");
+}
+
+static json_t *object_json(const struct cli_object *o)
+{
+	json_t *cmds = json_array();
+
+	for (const struct cli_cmd *c = o->cmds; c->name; c++)
+		json_array_append_new(cmds, json_pack("{s:s, s:s, s:s}", "name", c->name, "args",
+						      c->args, "help", c->help));
+	return json_pack("{s:s, s:s, s:o}", "name", o->name, "summary", o->summary, "commands",
+			 cmds);
+}
+
+/* gwctl -j help: the grammar as data (for completion and other tools). */
+static void help_json(const struct cli_object *only)
+{
+	json_t *objs;
+
+	if (only) {
+		print_json(NULL, object_json(only));
+		return;
+	}
+	objs = json_array();
+	for (size_t i = 0; objects[i]; i++)
+		json_array_append_new(objs, object_json(objects[i]));
+	print_json("options", json_pack("[s, s, s, s, s]", "-j", "-p", "-d", "--socket",
+					"--bpffs"));
+	print_json("objects", objs);
 }
 
 static void usage_object(FILE *f, const struct cli_object *o)
@@ -126,7 +163,10 @@ static int run_object(const struct cli_object *o, int argc, char **argv)
 	}
 	if (argc > 0 && (strcmp(argv[0], "help") == 0 || strcmp(argv[0], "--help") == 0 ||
 			 strcmp(argv[0], "-h") == 0)) {
-		usage_object(stdout, o);
+		if (print_is_json())
+			help_json(o);
+		else
+			usage_object(stdout, o);
 		return 0;
 	}
 	if (argc == 0) {
@@ -177,6 +217,7 @@ int main(int argc, char **argv)
 	cli.socket = GWCTL_DEFAULT_SOCKET;
 	cli.bpffs = GWCTL_DEFAULT_BPFFS;
 	log_init("gwctl", LOG_LVL_WARN);
+	libbpf_set_print(libbpf_print);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+jpdhV", opts, NULL)) != -1) {
 		switch (c) {
@@ -218,12 +259,16 @@ int main(int argc, char **argv)
 		usage_all(stderr);
 		return cli_error("missing object (try 'gwctl help')");
 	}
-	if (strcmp(argv[0], "help") == 0) {
-		usage_all(stdout);
-		return 0;
-	}
-	if (strcmp(argv[0], "version") == 0) {
-		printf("gwctl " XDPGW_VERSION "\n");
+	if (strcmp(argv[0], "help") == 0 || strcmp(argv[0], "version") == 0) {
+		if (cli_no_more(argv[0], argc - 1, argv + 1))
+			return 1;
+		if (argv[0][0] == 'v')
+			print_string(PRINT_ANY, "version", "gwctl %s\n", XDPGW_VERSION);
+		else if (print_is_json())
+			help_json(NULL);
+		else
+			usage_all(stdout);
+		print_end();
 		return 0;
 	}
 	for (i = 0; objects[i] && n < 32; i++)

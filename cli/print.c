@@ -83,7 +83,9 @@ void close_json_array(void)
 
 void print_json(const char *key, json_t *value)
 {
-	if (cli.json)
+	if (cli.json && !key && !root && depth == 0)
+		root = value;	/* the whole document */
+	else if (cli.json)
 		attach(key, value);
 	else
 		json_decref(value);

@@ -2,10 +2,12 @@
 /* gwd, the xdpgw daemon: owns the BPF objects and the gateway, serves the admin API. */
 #include <errno.h>
 #include <fcntl.h>
+#include <bpf/libbpf.h>
 #include <getopt.h>
 #include <h2o.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,21 @@
 #include "lib/bpffs.h"
 #include "lib/log.h"
 #include "lib/yaml2json.h"
+
+/* libbpf's messages as gwd log lines: warnings as warnings, the rest at debug level. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char msg[4096];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	if (n)
+		log_msg(level == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, "%s", msg);
+	return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -178,6 +195,7 @@ int main(int argc, char **argv)
 
 	o->log_level = -1;
 	log_init("gwd", LOG_LVL_INFO);
+	libbpf_set_print(libbpf_print);
 	while ((c = getopt_long(argc, argv, "c:s:S:b:fl:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
