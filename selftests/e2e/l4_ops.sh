@@ -178,7 +178,9 @@ comp() {
 		echo "${COMPREPLY[*]}"
 	)
 }
-check_eq complete_objects "$(comp "")" "link vip backend decap stats conntrack lookup status doctor route upstream apply help version"
+# the objects as the usage text lists them ("OBJECT := { link | vip | ... }")
+objects=$("$GWCTL" help | sed -n 's/^OBJECT := { \(.*\) }$/\1/p' | sed 's/ | / /g')
+check_eq complete_objects "$(comp "")" "$objects help version"
 check_eq complete_prefix "$(comp st)" "stats status"
 check_eq complete_services "$(comp vip del '')" "dns web web6"
 check_eq complete_backends "$(comp backend set web '')" \
