@@ -98,6 +98,6 @@ bool print_is_json(void);
 /* ---- objects ---- */
 extern const struct cli_object obj_link, obj_vip, obj_backend, obj_decap, obj_stats,
 	obj_conntrack, obj_lookup, obj_status, obj_doctor, obj_apply, obj_route, obj_upstream,
-	obj_consumer;
+	obj_consumer, obj_cache;
 
 #endif

@@ -26,7 +26,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 /* The objects, in help order. A new object is one file and one row here. */
 static const struct cli_object *const objects[] = {
 	&obj_link, &obj_vip, &obj_backend, &obj_decap, &obj_stats, &obj_conntrack,
-	&obj_lookup, &obj_status, &obj_doctor, &obj_route, &obj_upstream, &obj_consumer, &obj_apply,
+	&obj_lookup, &obj_status, &obj_doctor, &obj_route, &obj_upstream, &obj_consumer, &obj_cache,
+	&obj_apply,
 	NULL,
 };
 

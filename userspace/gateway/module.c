@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "gateway/gw.h"
+#include "gateway/policies/cache_store.h"
+#include "gwd/admin.h"
 #include "gwd/module.h"
 #include "lib/log.h"
 
@@ -138,6 +140,65 @@ static void mod_metrics(void *priv, FILE *out)
 		gw_server_metrics(m->srv, out);
 }
 
+/* ---- the response cache (policies/cache.c): show and purge ---- */
+
+static void cache_entry_json(const char *route, const struct cache_stats *st, void *arg)
+{
+	json_array_append_new(arg, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+					     "route", route, "entries", (json_int_t)st->entries,
+					     "bytes", (json_int_t)st->bytes, "max_bytes",
+					     (json_int_t)st->max_bytes, "hits", (json_int_t)st->hits,
+					     "misses", (json_int_t)st->misses, "stale",
+					     (json_int_t)st->stale, "evictions",
+					     (json_int_t)st->evictions, "stored", (json_int_t)st->stored,
+					     "purged", (json_int_t)st->purged, "coalesced",
+					     (json_int_t)st->coalesced, "bypass", (json_int_t)st->bypass));
+}
+
+static int api_cache_show(void *priv, struct admin_req *r)
+{
+	json_t *arr = json_array();
+
+	cache_foreach(cache_entry_json, arr);
+	return admin_reply_json(r, 200, arr);
+}
+
+/* POST {"route": NAME, "path": "/exact" | "/prefix*" (optional)} -> {"purged": N} */
+static int api_cache_purge(void *priv, struct admin_req *r)
+{
+	json_t *body = admin_body_json(r), *route, *path;
+	long n;
+
+	if (!body)
+		return 0;
+	route = json_object_get(body, "route");
+	path = json_object_get(body, "path");
+	if (!json_is_string(route) || (path && !json_is_null(path) && !json_is_string(path)) ||
+	    (json_is_string(path) && json_string_value(path)[0] != '/')) {
+		json_decref(body);
+		return admin_reply_error(r, 400, "cache purge: expected {\"route\": NAME, "
+					 "\"path\": \"/PATH\" or \"/PREFIX*\"}");
+	}
+	n = cache_purge(json_string_value(route), json_string_value(path));
+	if (n < 0)
+		admin_reply_error(r, 404, "cache purge: route %s has no cache",
+				  json_string_value(route));
+	else
+		admin_reply_json(r, 200, json_pack("{s:I}", "purged", (json_int_t)n));
+	if (n >= 0)
+		log_info("gateway: cache of route %s purged%s%s: %ld entries",
+			 json_string_value(route), path ? " for " : "",
+			 json_is_string(path) ? json_string_value(path) : "", n);
+	json_decref(body);
+	return 0;
+}
+
+static const struct admin_route gw_routes[] = {
+	{ .method = "GET", .path = "/v1/gateway/cache", .handle = api_cache_show },
+	{ .method = "POST", .path = "/v1/gateway/cache/purge", .handle = api_cache_purge },
+	{ .path = NULL },
+};
+
 static const struct gwd_collection gw_collections[] = {
 	{ .path = "/gateway/upstreams", .key = "name", .what = "upstream" },
 	{ .path = "/gateway/upstreams/{upstream}/targets", .key = "addr", .what = "target",
@@ -156,6 +217,7 @@ const struct gwd_module gateway_module = {
 	.apply = mod_apply,
 	.free = mod_free,
 	.collections = gw_collections,
+	.routes = gw_routes,
 	.status = mod_status,
 	.metrics = mod_metrics,
 };

@@ -109,6 +109,7 @@ struct gw_str {
 struct gw_str gw_ctx_method(struct gw_ctx *c);
 struct gw_str gw_ctx_host(struct gw_ctx *c);
 struct gw_str gw_ctx_path(struct gw_ctx *c);	/* as sent to the upstream, with the query */
+struct gw_str gw_ctx_req_path(struct gw_ctx *c);	/* as the client sent it, with the query */
 /* The client's address in numeric form (NUL-terminated, owned by the request). */
 const char *gw_ctx_client(struct gw_ctx *c);
 const char *gw_ctx_route(struct gw_ctx *c);
@@ -130,6 +131,10 @@ bool gw_ctx_resp_header(struct gw_ctx *c, const char *name, struct gw_str *value
 void gw_ctx_resp_header_set(struct gw_ctx *c, const char *name, const char *value, size_t len);
 void gw_ctx_resp_header_add(struct gw_ctx *c, const char *name, const char *value, size_t len);
 void gw_ctx_resp_header_remove(struct gw_ctx *c, const char *name);
+/* Calls fn for every response header, in order. */
+void gw_ctx_resp_header_foreach(struct gw_ctx *c,
+				void (*fn)(void *arg, struct gw_str name, struct gw_str value),
+				void *arg);
 
 /* The authenticated consumer (logged in the access log's consumer field). */
 void gw_ctx_set_consumer(struct gw_ctx *c, const char *id);

@@ -499,8 +499,13 @@ static void run_on_response(struct gw_ctx *c, size_t upto)
 
 static void copy_response_header(h2o_req_t *req, const struct phr_header *h)
 {
-	const h2o_token_t *tok = h2o_lookup_token(h->name, h->name_len);
-	h2o_iovec_t v;
+	const h2o_token_t *tok;
+	h2o_iovec_t v, n;
+
+	/* Names are case-insensitive: lower-case them so lookups (and HTTP/2) see one form. */
+	n = h2o_strdup(&req->pool, h->name, h->name_len);
+	h2o_strtolower(n.base, n.len);
+	tok = h2o_lookup_token(n.base, n.len);
 
 	if (tok) {
 		if (tok == H2O_TOKEN_CONNECTION || tok == H2O_TOKEN_CONTENT_LENGTH ||
@@ -512,16 +517,11 @@ static void copy_response_header(h2o_req_t *req, const struct phr_header *h)
 		h2o_add_header(&req->pool, &req->res.headers, tok, NULL, v.base, v.len);
 		return;
 	}
-	if (h2o_lcstris(h->name, h->name_len, H2O_STRLIT("proxy-connection")) ||
-	    h2o_lcstris(h->name, h->name_len, H2O_STRLIT("trailer")))
+	if (h2o_memis(n.base, n.len, H2O_STRLIT("proxy-connection")) ||
+	    h2o_memis(n.base, n.len, H2O_STRLIT("trailer")))
 		return;
-	{
-		h2o_iovec_t n = h2o_strdup(&req->pool, h->name, h->name_len);
-
-		v = h2o_strdup(&req->pool, h->value, h->value_len);
-		h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 0, NULL, v.base,
-				      v.len);
-	}
+	v = h2o_strdup(&req->pool, h->value, h->value_len);
+	h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 0, NULL, v.base, v.len);
 }
 
 /* Lets a policy answer an upstream failure (a cache's stale copy); true when one did. */
@@ -981,6 +981,11 @@ struct gw_str gw_ctx_path(struct gw_ctx *c)
 	return (struct gw_str){ c->path_up.base, c->path_up.len };
 }
 
+struct gw_str gw_ctx_req_path(struct gw_ctx *c)
+{
+	return (struct gw_str){ c->req->path.base, c->req->path.len };
+}
+
 const char *gw_ctx_client(struct gw_ctx *c)
 {
 	return c->client;
@@ -1099,6 +1104,17 @@ void gw_ctx_resp_header_add(struct gw_ctx *c, const char *name, const char *valu
 void gw_ctx_resp_header_remove(struct gw_ctx *c, const char *name)
 {
 	remove_header(c, &c->req->res.headers, name);
+}
+
+void gw_ctx_resp_header_foreach(struct gw_ctx *c,
+				void (*fn)(void *arg, struct gw_str name, struct gw_str value),
+				void *arg)
+{
+	const h2o_headers_t *hs = &c->req->res.headers;
+
+	for (size_t i = 0; i < hs->size; i++)
+		fn(arg, (struct gw_str){ hs->entries[i].name->base, hs->entries[i].name->len },
+		   (struct gw_str){ hs->entries[i].value.base, hs->entries[i].value.len });
 }
 
 void gw_ctx_set_consumer(struct gw_ctx *c, const char *id)
