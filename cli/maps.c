@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gwctl.h"
 #include "lib/addr.h"
+#include "lib/bpffs.h"
 #include "maps.h"
 
 static struct lbmap *maps;
@@ -18,10 +20,16 @@ struct lbmap *cli_maps(void)
 	maps = lbmap_open(cli.bpffs, true);
 	if (maps)
 		return maps;
-	if (errno == ENOENT)
-		cli_error("no balancer maps pinned in %s (gwd not started with --bpffs %s, or "
-			  "bpffs not mounted)",
-			  cli.bpffs, cli.bpffs);
+	if (errno == ENOENT && access(cli.bpffs, F_OK))
+		cli_error("no balancer maps: %s does not exist (gwd's --bpffs directory; default "
+			  GWCTL_DEFAULT_BPFFS ")",
+			  cli.bpffs);
+	else if (errno == ENOENT && !bpffs_is_bpf(cli.bpffs))
+		cli_error("no balancer maps: %s is not on a bpf filesystem", cli.bpffs);
+	else if (errno == ENOENT)
+		cli_error("no balancer maps in %s: gwd has not loaded the balancer yet (no l4 link "
+			  "or service), or runs with another --bpffs",
+			  cli.bpffs);
 	else if (errno == EACCES || errno == EPERM)
 		cli_error("permission denied opening the pinned maps in %s: gwctl needs root",
 			  cli.bpffs);

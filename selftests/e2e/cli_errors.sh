@@ -124,6 +124,9 @@ bad backend_set_unknown "backend '198.18.0.99' of service 'web' not found" \
 bad backend_set_weight_range "l4.services[web].backends[198.18.0.30].weight: 65536 is out of range 0-65535" \
 	backend set web 198.18.0.30 weight 65536
 bad stats_unknown "vip 'nosuch' not found in the datapath (maps in $FS)" stats nosuch
+bad read_no_bpffs_dir "no balancer maps: $T/none does not exist (gwd's --bpffs directory; default /sys/fs/bpf/xdpgw)" \
+	--bpffs "$T/none" vip show
+bad read_not_bpffs "no balancer maps: $T is not on a bpf filesystem" --bpffs "$T" backend show
 bad vip_show_unknown "vip 'nosuch' not found in the datapath (maps in $FS)" vip show nosuch
 bad conntrack_flush_unknown "service 'nosuch' not found" conntrack flush nosuch
 bad decap_attach_unknown "decap attach: no such interface 'nosuch0'" decap attach nosuch0
@@ -174,5 +177,16 @@ for o in link vip backend decap stats conntrack lookup status doctor apply; do
 	if [ -z "$missing" ]; then t_ok "docs_match_help_$o"; else
 		t_fail "docs_match_help_$o" "$doc lacks: $missing"; fi
 done
+# every object of the grammar has its page and a row in docs/gwctl.md
+for o in $("$GWCTL" help | sed -n 's/^OBJECT := { \(.*\) }$/\1/p' | sed 's/ | / /g'); do
+	if [ ! -f "$T_ROOT/docs/gwctl-$o.md" ]; then t_fail "docs_page_$o" "docs/gwctl-$o.md missing"
+	elif ! grep -q "^| .*\`$o\`.* | .* | " "$T_ROOT/docs/gwctl.md"; then
+		t_fail "docs_page_$o" "docs/gwctl.md has no row for $o"
+	else t_ok "docs_page_$o"; fi
+done
+out=$("$GWCTL" -j help | jq -r '[.objects[].name] | join(" ")')
+check_eq help_json_objects "$out" "$("$GWCTL" help | sed -n 's/^OBJECT := { \(.*\) }$/\1/p' | sed 's/ | / /g')"
+check_eq help_json_object "$("$GWCTL" -j vip help | jq -r '[.commands[].name] | join(" ")')" "add del set show"
+check_eq version_json "$("$GWCTL" -j version | jq -r .version | grep -c '^[0-9]')" 1
 check_eq prefix_matching "$(G -j ba sh web | jq length)" 2
 t_done

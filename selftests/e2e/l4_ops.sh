@@ -73,6 +73,14 @@ for b in be1 be2 be3; do
 done
 check_eq stats_packets_sum "$(G -j stats web | jq '.services[0] | .packets == ([.backends[].packets] | add)')" true
 check_eq stats_reason_named "$(G -j stats | jq -r '.reasons[] | select(.name == "fwd-ipip") | .packets > 0')" true
+# /metrics: the text format's rules (each family's samples grouped after its TYPE line)
+curl -sf --unix-socket "$SOCK" http://gwd/metrics >"$T/metrics"
+out=$(awk '/^# TYPE / { if ($3 in seen) print "TYPE twice: " $3; seen[$3] = 1; cur = $3; next }
+	/^#/ || /^$/ { next }
+	{ n = $1; sub(/\{.*/, "", n); if (n != cur && index(n, cur "_") != 1) print "sample " n " outside its family (" cur ")" }' "$T/metrics")
+check_eq metrics_grouped "$out" ""
+check_eq metrics_service_new_flows "$(sed -n 's/^xdpgw_l4_service_new_flows_total{service="web"} //p' "$T/metrics")" 60
+check_eq metrics_backend_up "$(grep -c '^xdpgw_l4_backend_up{service="web",backend="[0-9.]*"} 1$' "$T/metrics")" 3
 out=$(G stats web)
 case "$out" in
 *"Service"*"LocalAddress:Port"*"web"*"TCP"*"$TOPO_VIP4:80/tcp"*"-> $BE1"*) t_ok stats_text ;;
@@ -200,6 +208,19 @@ case "$out" in
 esac
 once 30 43000
 check_eq traffic_gwd_down "$(grep -c FAIL "$T/once.out")" 0
+
+# ---- a wrong --state-dir does not wipe the pinned datapath ----
+out=$(topo_exec lb1 timeout 20 "$GWD" --foreground --state-dir "$T/other" --socket "$T/other.sock" \
+	--bpffs "$FS" 2>&1)
+check_eq empty_start_refused $? 1
+case "$out" in
+*"the datapath pinned in $FS has 3 services and 1 link, but there is no state file in $T/other and no config file: refusing"*) t_ok empty_start_message ;;
+*) t_fail empty_start_message "$out" ;;
+esac
+check_eq empty_start_no_state_file "$(ls "$T/other" 2>/dev/null)" ""
+check_eq empty_start_kept "$(G -j vip show | jq length)/$(G -j link show | jq -r '.[0].name')" 3/eth0
+once 30 44000
+check_eq traffic_after_empty_start "$(grep -c FAIL "$T/once.out")" 0
 
 # ---- gwd mounts bpffs when nothing is mounted (inside ip netns exec's private /sys) ----
 out=$(topo_exec lb1 sh -c "$GWD --foreground --state-dir $T/state2 --socket $T/mnt.sock --bpffs /sys/fs/bpf/xg-$$-mnt >$T/mnt.log 2>&1 &

@@ -51,6 +51,7 @@ struct gwd {
 	uint64_t generation;		/* accepted changes since the state file was created */
 	uint64_t changes_ok, changes_refused, changes_failed; /* since start, for metrics */
 	time_t started;
+	bool empty_start;		/* started with no state file and no config file */
 	struct admin_server *admin;
 	volatile sig_atomic_t stop;
 };

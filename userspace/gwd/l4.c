@@ -530,11 +530,50 @@ static void *l4_mod_compile(void *priv, const json_t *sec, const json_t *doc, st
 	return l4_compile(sec, &lim, err);
 }
 
+static int count_link(const struct lb_link_info *info, void *ctx)
+{
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+/*
+ * A datapath pinned by an earlier run and no configuration at all (no state file, no config
+ * file) is almost surely a wrong --state-dir: applying the empty document would detach every
+ * link and delete every service. Refuses that; an operator who wants it empty says so with
+ * `gwctl apply --replace` or removes the pins.
+ */
+static int refuse_empty_over_pinned(struct l4 *l4, struct gwd_err *err)
+{
+	struct xg_vip_info info;
+	unsigned services = 0, links = 0;
+
+	for (uint32_t id = 0; id < l4->m->max_vips; id++)
+		services += lbmap_vip_get(l4->m, id, &info) == 0 && info.in_use;
+	lb_links_foreach(l4->gwd->opts.bpffs, XG_PIN_LINKS_DIR, count_link, &links);
+	if (!services && !links)
+		return 0;
+	return gwd_err_set(err, 409,
+			   "the datapath pinned in %s has %u service%s and %u link%s, but there is "
+			   "no state file in %s and no config file: refusing to start from an "
+			   "empty configuration, which would detach and clear it. Start gwd with "
+			   "the --state-dir (or --config) of the run that made it, or remove %s to "
+			   "start afresh",
+			   l4->gwd->opts.bpffs, services, services == 1 ? "" : "s", links,
+			   links == 1 ? "" : "s", l4->gwd->opts.state_dir,
+			   l4->gwd->opts.bpffs);
+}
+
 static int l4_mod_apply(void *priv, const void *compiled, const void *old, struct gwd_err *err)
 {
 	struct l4 *l4 = priv;
 	const struct l4_compiled *n = compiled, *o = l4->started ? old : NULL;
 	int ret;
+
+	if (!l4->started && l4->lb && l4->gwd->empty_start && !n->n_links && !n->n_services) {
+		ret = refuse_empty_over_pinned(l4, err);
+		if (ret)
+			return ret;
+	}
 
 	if (!l4->lb) {
 		if (!n->n_links && !n->n_services) {
@@ -903,79 +942,115 @@ static void l4_mod_status(void *priv, json_t *out)
 	json_object_set_new(out, "max_backends", json_integer(l4->m->max_backends));
 }
 
+/* One metric family: HELP and TYPE, then all its samples (the text format wants them grouped). */
+static void metric_family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics_services(struct l4 *l4, FILE *f)
+{
+	static const char *const fam[][2] = {
+		{ "xdpgw_l4_service_packets_total", "Packets forwarded per service." },
+		{ "xdpgw_l4_service_bytes_total", "Bytes forwarded per service." },
+		{ "xdpgw_l4_service_new_flows_total", "New flows per service." },
+	};
+	struct xg_flow_stats *fs = calloc(l4->m->max_vips, sizeof(*fs));
+	char (*names)[XG_NAME_LEN] = calloc(l4->m->max_vips, XG_NAME_LEN);
+	struct xg_vip_info info;
+
+	if (!fs || !names)
+		goto out;
+	for (uint32_t id = 0; id < l4->m->max_vips; id++) {
+		if (lbmap_vip_get(l4->m, id, &info) || !info.in_use ||
+		    lbmap_stats_vip(l4->m, id, &fs[id]))
+			continue;
+		snprintf(names[id], XG_NAME_LEN, "%.*s", XG_NAME_LEN - 1, info.name);
+	}
+	for (int k = 0; k < 3; k++) {
+		metric_family(f, fam[k][0], "counter", fam[k][1]);
+		for (uint32_t id = 0; id < l4->m->max_vips; id++)
+			if (names[id][0])
+				fprintf(f, "%s{service=\"%s\"} %llu\n", fam[k][0], names[id],
+					(unsigned long long)(k == 0   ? fs[id].packets
+							     : k == 1 ? fs[id].bytes
+								      : fs[id].new_flows));
+	}
+out:
+	free(fs);
+	free(names);
+}
+
+static void metrics_backends(struct l4 *l4, FILE *f)
+{
+	static const char *const fam[][3] = {
+		{ "xdpgw_l4_backend_packets_total", "counter", "Packets forwarded per backend." },
+		{ "xdpgw_l4_backend_new_flows_total", "counter", "New flows per backend." },
+		{ "xdpgw_l4_backend_active_flows", "gauge",
+		  "Active flows per backend (datapath count)." },
+		{ "xdpgw_l4_backend_up", "gauge", "1 when the backend takes new flows." },
+	};
+	struct xg_flow_stats *fs = calloc(l4->m->max_backends, sizeof(*fs));
+	int64_t *active = calloc(l4->m->max_backends, sizeof(*active));
+	bool *ok = calloc(l4->m->max_backends, sizeof(*ok));
+	unsigned unresolved = 0;
+
+	if (!fs || !active || !ok)
+		goto out;
+	for (uint32_t id = 0; id < l4->m->max_backends; id++) {
+		if (!l4->be[id].used)
+			continue;
+		unresolved += l4->be[id].unresolved;
+		ok[id] = lbmap_stats_backend(l4->m, id, &fs[id]) == 0;
+		lbmap_backend_active(l4->m, id, &active[id]);
+	}
+	for (int k = 0; k < 4; k++) {
+		metric_family(f, fam[k][0], fam[k][1], fam[k][2]);
+		for (uint32_t id = 0; id < l4->m->max_backends; id++) {
+			const struct l4_be_rt *rt = &l4->be[id];
+			long long v = k == 0   ? (long long)fs[id].packets
+				      : k == 1 ? (long long)fs[id].new_flows
+				      : k == 2 ? (long long)active[id]
+					       : be_live(&rt->written);
+
+			if (ok[id])
+				fprintf(f, "%s{service=\"%s\",backend=\"%s\"} %lld\n", fam[k][0],
+					rt->service, rt->cfg.key, v);
+		}
+	}
+	metric_family(f, "xdpgw_l4_backends_unresolved", "gauge",
+		      "Backends without a next-hop MAC.");
+	fprintf(f, "xdpgw_l4_backends_unresolved %u\n", unresolved);
+out:
+	free(fs);
+	free(active);
+	free(ok);
+}
+
 static void l4_mod_metrics(void *priv, FILE *f)
 {
 	struct l4 *l4 = priv;
 	static const char *const kinds[] = { "tx", "pass", "drop", "info" };
 	struct xg_counter reasons[XG_R_MAX];
-	struct xg_flow_stats fs;
-	struct xg_vip_info info;
-	unsigned unresolved = 0;
 
 	if (!l4->m)
 		return;
 	if (lbmap_stats_reasons(l4->m, reasons) == 0) {
-		fprintf(f, "# HELP xdpgw_l4_packets_total Packets seen by the XDP balancer by "
-			   "reason.\n# TYPE xdpgw_l4_packets_total counter\n");
+		metric_family(f, "xdpgw_l4_packets_total", "counter",
+			      "Packets seen by the XDP balancer by reason.");
 		for (int i = 0; i < XG_R_MAX; i++)
 			fprintf(f, "xdpgw_l4_packets_total{reason=\"%s\",kind=\"%s\"} %llu\n",
 				lbmap_reason_names[i], kinds[lbmap_reason_kinds[i] & 3],
 				(unsigned long long)reasons[i].packets);
-		fprintf(f, "# HELP xdpgw_l4_bytes_total Bytes seen by the XDP balancer by reason.\n"
-			   "# TYPE xdpgw_l4_bytes_total counter\n");
+		metric_family(f, "xdpgw_l4_bytes_total", "counter",
+			      "Bytes seen by the XDP balancer by reason.");
 		for (int i = 0; i < XG_R_MAX; i++)
 			fprintf(f, "xdpgw_l4_bytes_total{reason=\"%s\",kind=\"%s\"} %llu\n",
 				lbmap_reason_names[i], kinds[lbmap_reason_kinds[i] & 3],
 				(unsigned long long)reasons[i].bytes);
 	}
-	fprintf(f, "# HELP xdpgw_l4_service_packets_total Packets forwarded per service.\n"
-		   "# TYPE xdpgw_l4_service_packets_total counter\n"
-		   "# HELP xdpgw_l4_service_bytes_total Bytes forwarded per service.\n"
-		   "# TYPE xdpgw_l4_service_bytes_total counter\n"
-		   "# HELP xdpgw_l4_service_new_flows_total New flows per service.\n"
-		   "# TYPE xdpgw_l4_service_new_flows_total counter\n");
-	for (uint32_t id = 0; id < l4->m->max_vips; id++) {
-		if (lbmap_vip_get(l4->m, id, &info) || !info.in_use ||
-		    lbmap_stats_vip(l4->m, id, &fs))
-			continue;
-		info.name[XG_NAME_LEN - 1] = '\0';
-		fprintf(f,
-			"xdpgw_l4_service_packets_total{service=\"%s\"} %llu\n"
-			"xdpgw_l4_service_bytes_total{service=\"%s\"} %llu\n"
-			"xdpgw_l4_service_new_flows_total{service=\"%s\"} %llu\n",
-			info.name, (unsigned long long)fs.packets, info.name,
-			(unsigned long long)fs.bytes, info.name, (unsigned long long)fs.new_flows);
-	}
-	fprintf(f, "# HELP xdpgw_l4_backend_packets_total Packets forwarded per backend.\n"
-		   "# TYPE xdpgw_l4_backend_packets_total counter\n"
-		   "# HELP xdpgw_l4_backend_new_flows_total New flows per backend.\n"
-		   "# TYPE xdpgw_l4_backend_new_flows_total counter\n"
-		   "# HELP xdpgw_l4_backend_active_flows Active flows per backend (datapath count).\n"
-		   "# TYPE xdpgw_l4_backend_active_flows gauge\n"
-		   "# HELP xdpgw_l4_backend_up 1 when the backend takes new flows.\n"
-		   "# TYPE xdpgw_l4_backend_up gauge\n");
-	for (uint32_t id = 0; id < l4->m->max_backends; id++) {
-		const struct l4_be_rt *rt = &l4->be[id];
-		int64_t active = 0;
-
-		if (!rt->used)
-			continue;
-		unresolved += rt->unresolved;
-		if (lbmap_stats_backend(l4->m, id, &fs))
-			continue;
-		lbmap_backend_active(l4->m, id, &active);
-		fprintf(f,
-			"xdpgw_l4_backend_packets_total{service=\"%s\",backend=\"%s\"} %llu\n"
-			"xdpgw_l4_backend_new_flows_total{service=\"%s\",backend=\"%s\"} %llu\n"
-			"xdpgw_l4_backend_active_flows{service=\"%s\",backend=\"%s\"} %lld\n"
-			"xdpgw_l4_backend_up{service=\"%s\",backend=\"%s\"} %d\n",
-			rt->service, rt->cfg.key, (unsigned long long)fs.packets, rt->service,
-			rt->cfg.key, (unsigned long long)fs.new_flows, rt->service, rt->cfg.key,
-			(long long)active, rt->service, rt->cfg.key, be_live(&rt->written));
-	}
-	fprintf(f, "# HELP xdpgw_l4_backends_unresolved Backends without a next-hop MAC.\n"
-		   "# TYPE xdpgw_l4_backends_unresolved gauge\nxdpgw_l4_backends_unresolved %u\n",
-		unresolved);
+	metrics_services(l4, f);
+	metrics_backends(l4, f);
 }
 
 const struct gwd_module l4_module = {

@@ -295,6 +295,7 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 	} else {
+		gwd.empty_start = !cfg_doc;
 		ret = gwd_core_start(&gwd, cfg_doc ? json_incref(cfg_doc) : json_object(), true,
 				     cfg_doc ? o->config : "an empty configuration", &err);
 		if (ret) {
