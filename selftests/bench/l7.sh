@@ -28,11 +28,12 @@
 #
 # Environment: REPEATS (3), DURATION (5 seconds), WARMUP (1), CONNS (32), PROXY_CPU (1),
 # LOAD_CPU (0), CASES (all five), PROXIES (xdpgw nginx haproxy h2o), BENCH_DOCS=0 to leave
-# docs/benchmarks.md alone.
+# docs/benchmarks.md alone, PERF=DIR to profile xdpgw in one extra run per case with perf
+# (DIR/CASE-flat.txt: self time by function; DIR/CASE-tree.txt: call graphs).
 # Output: progress on stderr, then `bench-l7 CASE-PROXY key=value ...` lines, ratios to
 # nginx's plain proxy (plain-nginx) and the issue-10 target lines `bench-l7 target-...`.
 set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/test.sh"
 . "$HERE/../lib/netns.sh"
 
@@ -45,9 +46,13 @@ LOAD_CPU=${LOAD_CPU:-0}
 CASES=${CASES:-plain keyauth-rl-log jwt-rl json-remove cache-hit}
 PROXIES=${PROXIES:-xdpgw nginx haproxy h2o}
 BENCH_DOCS=${BENCH_DOCS:-1}
+PERF=${PERF:-}
 HZ=$(getconf CLK_TCK)
 UP_PORT=9000
-declare -A PORT=([xdpgw]=8001 [nginx]=8002 [haproxy]=8003 [h2o]=8004)
+declare -A PORT=([xdpgw]=8001 [nginx]=8002 [haproxy]=8003 [h2o]=8004 [ref]=8009)
+# "ref" is nginx's plain proxy, run in every case next to the case's proxies: CPU ratios to
+# nginx's plain proxy pair each run with the reference run of the same round.
+declare -A KIND=([ref]=nginx)
 BODY='{"id":42,"name":"widget","price":9.99,"tags":["a","b"],"owner":{"id":7,"email":"owner@example.com"},"internal":{"cost":3.1,"supplier":"acme"},"updated":"2026-01-01T00:00:00Z"}'
 API_KEY=bench-key-6b1f0c2e9d
 RATE=1000000	# requests per second per consumer: far above what one core proxies
@@ -114,7 +119,7 @@ conf_xdpgw() {
 }
 
 conf_nginx() {
-	local c=$1 d=$2 http="" loc=""
+	local c=$1 d=$2 port=${3:-${PORT[nginx]}} http="" loc=""
 	case $c in
 	plain) ;;
 	keyauth-rl-log)
@@ -147,7 +152,7 @@ conf_nginx() {
 		upstream app { server 127.0.0.1:$UP_PORT; keepalive 64; }
 		$http
 		server {
-			listen 127.0.0.1:${PORT[nginx]};
+			listen 127.0.0.1:$port;
 			location / {
 				proxy_pass http://app;
 				proxy_http_version 1.1;
@@ -243,13 +248,14 @@ conf_h2o() {
 	EOF
 }
 
-# ---- starting proxies: sets PPID_OF[PROXY]; returns 1 with SKIP_REASON on a refused config
+# ---- start_proxy NAME DIR: starts NAME (a proxy, or ref) from its configuration in DIR; sets
+# ---- PID_OF[NAME]; returns 1 with SKIP_REASON set when it did not start (refused config)
 
 declare -A PID_OF
 
 start_proxy() {
-	local p=$1 c=$2 d=$3 log="$3/$1.log"
-	case $p in
+	local p=$1 d=$2 kind=${KIND[$1]:-$1} log="$2/$1.log"
+	case $kind in
 	xdpgw)
 		rm -rf "$d/state"
 		bg_start g "$log" taskset -c "$PROXY_CPU" "$GWD" --config "$d/xdpgw.conf" \
@@ -358,13 +364,13 @@ run_wrk() {
 # ---- one case: start its proxies, verify, warm up, interleave the runs, report medians
 
 run_case() {
-	local c=$1 d="$TMP/$1" p r up0 up1 live=()
-	declare -A rps p50 p99 cpu
-	mkdir -p "$d"
+	local c=$1 d="$TMP/$1" p r up0 up1 extra ref_cpu perf_pid live=() names=()
+	declare -A rps p50 p99 cpu vs total
+	mkdir -p "$d" "$d/ref"
 	cp "$TMP"/jwt.* "$d/"
 	for p in $PROXIES; do
 		SKIP_REASON=
-		if ! "conf_$p" "$c" "$d" || ! start_proxy "$p" "$c" "$d"; then
+		if ! "conf_$p" "$c" "$d" || ! start_proxy "$p" "$d"; then
 			result "$c-$p skipped reason=$SKIP_REASON"
 			say "$c-$p: skipped ($SKIP_REASON)"
 			continue
@@ -376,18 +382,38 @@ run_case() {
 			continue
 		fi
 		live+=("$p")
+	done
+	[ ${#live[@]} -gt 0 ] || return 0
+	# The reference: nginx's plain proxy (itself in the plain case).
+	if [ "$c" = plain ] && [[ " ${live[*]} " == *" nginx "* ]]; then
+		REF=nginx
+	else
+		REF=ref
+		conf_nginx plain "$d/ref" "${PORT[ref]}" && start_proxy ref "$d/ref" &&
+			verify ref plain || die "the nginx reference did not start"
+	fi
+	# The reference runs first in every round.
+	names=("$REF")
+	for p in "${live[@]}"; do
+		[ "$p" = "$REF" ] || names+=("$p")
+	done
+	live=("${names[@]}")
+	for p in "${live[@]}"; do
 		run_wrk "$p" "$c" "$WARMUP" >/dev/null 2>&1
+		total[$p]=${REQS:-0}
 	done
 	for r in $(seq 1 "$REPEATS"); do
+		ref_cpu=
 		for p in "${live[@]}"; do
 			case ${rps[$p]:-} in error | not-cached) continue ;; esac
 			up0=$(upstream_requests)
-			if ! run_wrk "$p" "$c" "$DURATION"; then
+			if ! run_wrk "$p" "$([ "$p" = ref ] && echo plain || echo "$c")" "$DURATION"; then
 				rps[$p]=error
 				continue
 			fi
 			up1=$(upstream_requests)
-			if [ "$c" = cache-hit ] && [ $((up1 - up0)) -gt $((REQS / 100)) ]; then
+			total[$p]=$((total[$p] + REQS))
+			if [ "$c" = cache-hit ] && [ "$p" != ref ] && [ $((up1 - up0)) -gt $((REQS / 100)) ]; then
 				say "$c-$p: $((up1 - up0)) upstream requests for $REQS answers: not cached"
 				rps[$p]=not-cached
 				continue
@@ -396,38 +422,48 @@ run_case() {
 			p50[$p]+="$P50 "
 			p99[$p]+="$P99 "
 			cpu[$p]+="$CPU_US "
+			# Paired with this round's reference run (measured first in the round).
+			[ "$p" = "$REF" ] && ref_cpu=$CPU_US
+			vs[$p]+="$(ratio "$CPU_US" "$ref_cpu") "
 			say "$c-$p run $r: $RPS req/s, p50 $P50 us, p99 $P99 us, $CPU_US us CPU/request"
 		done
 	done
+	if [ -n "$PERF" ] && [ -n "${PID_OF[xdpgw]:-}" ] && [[ " ${live[*]} " == *" xdpgw "* ]]; then
+		# One more run, not counted, with perf sampling the gateway's call graphs.
+		mkdir -p "$PERF"
+		perf record -q -g -o "$PERF/$c.data" -p "${PID_OF[xdpgw]}" 2>/dev/null &
+		perf_pid=$!
+		sleep 0.2
+		run_wrk xdpgw "$c" "$DURATION" >/dev/null 2>&1
+		kill -INT "$perf_pid"
+		wait "$perf_pid"
+		perf report -i "$PERF/$c.data" --no-children --percent-limit 0.5 --stdio \
+			-g none 2>/dev/null >"$PERF/$c-flat.txt"
+		perf report -i "$PERF/$c.data" --children --percent-limit 2 --stdio \
+			-g caller,0.5,callee --max-stack 32 2>/dev/null >"$PERF/$c-tree.txt"
+		say "$c-xdpgw: profile in $PERF/$c-flat.txt and $c-tree.txt"
+	fi
 	for p in "${live[@]}"; do
-		bg_stop "${PID_OF[$p]}"
+		# Graceful stop (nginx: QUIT), so buffered access logs are written out.
+		bg_stop "${PID_OF[$p]}" "$([ "${KIND[$p]:-$p}" = nginx ] && echo QUIT || echo TERM)"
 		case ${rps[$p]:-} in
 		error | not-cached)
 			result "$c-$p error reason=${rps[$p]}"
 			continue
 			;;
 		esac
+		extra=
+		if [ "$c" = keyauth-rl-log ] && [ "$p" != ref ]; then
+			# The access log was written: its lines for the requests answered (all runs).
+			extra=" requests=${total[$p]} log_lines=$(cat "$d/$p-access.log" "$d/$p.log" \
+				2>/dev/null | grep -c '"status":200')"
+		fi
 		# shellcheck disable=SC2086
-		result "$c-$p rps=$(median ${rps[$p]}) p50_us=$(median ${p50[$p]})" \
+		result "$([ "$p" = ref ] && echo "$c-nginx-plain-ref" || echo "$c-$p")" \
+			"rps=$(median ${rps[$p]}) p50_us=$(median ${p50[$p]})" \
 			"p99_us=$(median ${p99[$p]}) cpu_us_per_req=$(median ${cpu[$p]})" \
-			"cpu_runs=$(echo ${cpu[$p]} | tr ' ' ,)"
-	done
-}
-
-# add_ratios: appends ratios to nginx's plain proxy to every measured line.
-add_ratios() {
-	local base_cpu base_rps i line c cpu rps
-	base_cpu=$(field plain-nginx cpu_us_per_req)
-	base_rps=$(field plain-nginx rps)
-	[ -n "$base_cpu" ] || return 0
-	for i in "${!RESULTS[@]}"; do
-		line=${RESULTS[$i]}
-		c=$(echo "$line" | awk '{print $2}')
-		cpu=$(field "$c" cpu_us_per_req)
-		rps=$(field "$c" rps)
-		[ -n "$cpu" ] || continue
-		RESULTS[$i]="$line cpu_vs_nginx_plain=$(ratio "$cpu" "$base_cpu")"
-		RESULTS[$i]+=" rps_vs_nginx_plain=$(ratio "$rps" "$base_rps")"
+			"cpu_vs_nginx_plain=$(median ${vs[$p]})" \
+			"cpu_runs=$(echo ${cpu[$p]} | tr ' ' ,)$extra"
 	done
 }
 
@@ -533,6 +569,8 @@ write_docs() {
 }
 
 # ---- main
+# (L7_DEFINE_ONLY=1: stop here, for sourcing the functions in experiments.)
+[ "${L7_DEFINE_ONLY:-0}" = 1 ] && return 0
 
 [ "$(id -u)" = 0 ] || die "needs root (namespaces)"
 [ -x "$GWD" ] || die "$GWD is missing: run make"
@@ -589,7 +627,6 @@ say "bench-l7: cases [$CASES], proxies [$PROXIES], $REPEATS x ${DURATION}s runs,
 for c in $CASES; do
 	run_case "$c"
 done
-add_ratios
 target plain-cpu plain 1.05
 target keyauth-rl-log-cpu keyauth-rl-log 1.15
 

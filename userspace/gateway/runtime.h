@@ -99,6 +99,15 @@ void gw_upcall_drain_idle(struct gw_tstate *st, int slot);
 /* Frees libh2o's per-thread buffer caches; call last on a thread that exits. */
 void gw_thread_release_caches(void);
 
+/*
+ * epoll_park.c: on the calling worker thread, keeps sockets that libh2o stops polling in the
+ * loop's epoll set (EPOLL_CTL_MOD) instead of removing and adding them per request. Returns 0,
+ * or -ENOTSUP (nothing changes) when loop does not look like libh2o 2.2's epoll loop.
+ * gw_epoll_park_stop ends it for the thread (after the loop is destroyed).
+ */
+int gw_epoll_park_start(h2o_evloop_t *loop);
+void gw_epoll_park_stop(void);
+
 /* ---- workers (server.c) ---- */
 
 struct gw_server;

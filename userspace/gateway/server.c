@@ -374,6 +374,9 @@ static void *worker_main(void *arg)
 	bool ok = true;
 
 	w->loop = h2o_evloop_create();
+	if (gw_epoll_park_start(w->loop) && w->idx == 0)
+		log_warn("gateway: libh2o's epoll loop is not the expected one; sockets are "
+			 "re-registered per request");
 	h2o_context_init(&w->ctx, w->loop, &set->gc);
 	w->tmo.loop = w->loop;
 	h2o_multithread_register_receiver(w->ctx.queue, &w->rx, on_message);
@@ -425,6 +428,7 @@ static void *worker_main(void *arg)
 		log_warn("gateway worker %u: connections still open after %d ms; leaving them",
 			 w->idx, DRAIN_MS);
 	}
+	gw_epoll_park_stop();
 	free(w->logbuf);
 	atomic_store(&w->done, 1);
 	return NULL;
