@@ -154,6 +154,16 @@ test-e2e: deps
 	$(Q)$(MAKE) --no-print-directory build asan
 	$(Q)selftests/run.sh e2e
 
+# ---- fuzzing ----
+# Differential fuzzing of the datapath against the reference model, more frames than the
+# make-test run and a fresh seed; mismatches are written as fixtures test_lb_fixtures replays.
+FUZZ_XDP_PACKETS ?= 2000000
+fuzz-xdp: deps
+	$(Q)$(MAKE) --no-print-directory tests
+	$(Q)XG_FUZZ_PACKETS=$(FUZZ_XDP_PACKETS) XG_FUZZ_SEED=$${XG_FUZZ_SEED:-$$(date +%s)} \
+		XG_FUZZ_FIXTURES=$(CURDIR)/selftests/bpf/fixtures \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(BUILD)/asan/tests/test_lb_fuzz
+
 # ---- demo and benchmarks ----
 demo: deps
 	$(Q)$(MAKE) --no-print-directory build

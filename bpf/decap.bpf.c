@@ -70,7 +70,7 @@ static __always_inline int parse_outer(void *data, void *data_end, struct packet
 
 	if ((void *)(ip6h + 1) > data_end)
 		return XG_DECAP_R_PASS_TRUNCATED;
-	if (ip6h->nexthdr != IPPROTO_IPIP && ip6h->nexthdr != IPPROTO_IPV6)
+	if (ip6h->version != 6 || (ip6h->nexthdr != IPPROTO_IPIP && ip6h->nexthdr != IPPROTO_IPV6))
 		return XG_DECAP_R_PASS_NOT_ENCAP;
 	if (!is_local(pkt))
 		return XG_DECAP_R_PASS_NOT_LOCAL;

@@ -102,8 +102,11 @@ static __always_inline int balance(struct xdp_md *ctx, struct packet *pkt,
 		return verdict(pkt, XDP_DROP, XG_R_DROP_NO_BACKEND);
 	action = forward(ctx, pkt, vip, be, set->hash_seed, false);
 	if (action == XDP_TX) {
-		count_flow(&lb_vip_stats, vip->id, pkt->frame_len, new_flow);
-		count_flow(&lb_be_stats, id, pkt->frame_len, new_flow);
+		/* A too-big answer to the client never reached the backend. */
+		bool sent = pkt->reason != XG_R_ICMP_TOO_BIG_SENT;
+
+		count_flow(&lb_vip_stats, vip->id, pkt->frame_len, sent, new_flow);
+		count_flow(&lb_be_stats, id, pkt->frame_len, sent, new_flow);
 	}
 	return action;
 }

@@ -45,6 +45,12 @@ struct quoted_ports {
 	__be16 dest;
 };
 
+/* Does the quote hold len bytes from the start of the quoted header? (not Ethernet padding) */
+static __always_inline bool quote_holds(const struct packet *pkt, __u32 len)
+{
+	return l4_offset(pkt) + XG_ICMP_HLEN + len <= l3_offset(pkt) + pkt->ip_len;
+}
+
 /*
  * Quoted packet of an ICMPv4 error: it went VIP -> client, so the flow is its reverse.
  * Requires the quoted source to be the address the error was sent to.
@@ -56,13 +62,15 @@ static __always_inline enum icmp_class icmp4_quoted_flow(void *data, void *data_
 	struct iphdr *inner = data + l4_offset(pkt) + XG_ICMP_HLEN;
 	struct quoted_ports *ports;
 
-	if ((void *)(inner + 1) > data_end || inner->version != 4 || inner->ihl < 5)
+	if ((void *)(inner + 1) > data_end || !quote_holds(pkt, sizeof(*inner)) ||
+	    inner->version != 4 || inner->ihl < 5)
 		return ICMP_IS_OTHER;
 	if (inner->saddr != pkt->flow.dst.v4 ||
 	    (inner->protocol != IPPROTO_TCP && inner->protocol != IPPROTO_UDP))
 		return ICMP_IS_OTHER;
 	ports = (void *)inner + (inner->ihl & 0xf) * 4;
-	if ((void *)(ports + 1) > data_end)
+	if ((void *)(ports + 1) > data_end ||
+	    !quote_holds(pkt, (inner->ihl & 0xf) * 4 + sizeof(*ports)))
 		return ICMP_IS_OTHER;
 	flow->family = XG_AF_INET;
 	flow->proto = inner->protocol;
@@ -80,7 +88,8 @@ static __always_inline enum icmp_class icmp6_quoted_flow(void *data, void *data_
 	struct ipv6hdr *inner = data + l4_offset(pkt) + XG_ICMP_HLEN;
 	struct quoted_ports *ports = (void *)(inner + 1);
 
-	if ((void *)(ports + 1) > data_end || inner->version != 6)
+	if ((void *)(ports + 1) > data_end || !quote_holds(pkt, sizeof(*inner) + sizeof(*ports)) ||
+	    inner->version != 6)
 		return ICMP_IS_OTHER;
 	if (inner->nexthdr != IPPROTO_TCP && inner->nexthdr != IPPROTO_UDP)
 		return ICMP_IS_OTHER;

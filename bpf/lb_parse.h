@@ -186,7 +186,8 @@ static __always_inline int parse_ipv6(void *data, void *data_end, struct packet 
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:
 		case IPPROTO_DSTOPTS:
-			if ((void *)(ext + 1) > data_end)
+			/* Within the datagram, not in the frame's padding after it. */
+			if ((void *)(ext + 1) > data_end || off + sizeof(*ext) > l3_off + pkt->ip_len)
 				return XG_R_DROP_MALFORMED;
 			nexthdr = ext->nexthdr;
 			off += (ext->hdrlen + 1) * 8;

@@ -22,14 +22,18 @@ static __always_inline void count_info(const struct packet *pkt, enum xg_reason 
 	count_reason(reason, pkt->frame_len);
 }
 
-/* lb_vip_stats or lb_be_stats: one packet of a flow, new_flow when the flow started here. */
-static __always_inline void count_flow(void *map, __u32 id, __u64 bytes, bool new_flow)
+/*
+ * lb_vip_stats or lb_be_stats: a packet of a flow, counted when it was sent to the backend
+ * (sent), new_flow when the flow started here (also when its first packet was answered with
+ * too-big instead: the flow has its backend all the same).
+ */
+static __always_inline void count_flow(void *map, __u32 id, __u64 bytes, bool sent, bool new_flow)
 {
 	struct xg_flow_stats *s = bpf_map_lookup_elem(map, &id);
 
 	if (s) {
-		s->packets++;
-		s->bytes += bytes;
+		s->packets += sent;
+		s->bytes += sent ? bytes : 0;
 		s->new_flows += new_flow;
 	}
 }
