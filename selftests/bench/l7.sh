@@ -26,10 +26,11 @@
 # The proxies of a case run side by side (idle unless loaded); after a warm-up (WARMUP
 # seconds each) the REPEATS runs are interleaved across them and the median is reported.
 #
-# Environment: REPEATS (3), DURATION (5 seconds), WARMUP (1), CONNS (32), PROXY_CPU (1),
+# Environment: REPEATS (5), DURATION (3 seconds), WARMUP (1), CONNS (32), PROXY_CPU (1),
 # LOAD_CPU (0), CASES (all five), PROXIES (xdpgw nginx haproxy h2o), BENCH_DOCS=0 to leave
-# docs/benchmarks.md alone, PERF=DIR to profile xdpgw in one extra run per case with perf
-# (DIR/CASE-flat.txt: self time by function; DIR/CASE-tree.txt: call graphs).
+# docs/benchmarks.md alone, PERF (build/bench/perf-l7; empty: off) where one extra xdpgw run per
+# case is profiled with perf (PERF/CASE-flat.txt: self time by function; CASE-tree.txt: call
+# graphs; a CASE-xdpgw-profile result line).
 # Output: progress on stderr, then `bench-l7 CASE-PROXY key=value ...` lines, ratios to
 # nginx's plain proxy (plain-nginx) and the issue-10 target lines `bench-l7 target-...`.
 set -u
@@ -37,8 +38,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/test.sh"
 . "$HERE/../lib/netns.sh"
 
-REPEATS=${REPEATS:-3}
-DURATION=${DURATION:-5}
+REPEATS=${REPEATS:-5}
+DURATION=${DURATION:-3}
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-32}
 PROXY_CPU=${PROXY_CPU:-1}
@@ -46,7 +47,11 @@ LOAD_CPU=${LOAD_CPU:-0}
 CASES=${CASES:-plain keyauth-rl-log jwt-rl json-remove cache-hit}
 PROXIES=${PROXIES:-xdpgw nginx haproxy h2o}
 BENCH_DOCS=${BENCH_DOCS:-1}
-PERF=${PERF:-}
+# Profiling is on by default where perf can sample (PERF= turns it off).
+PERF=${PERF-$BUILD/bench/perf-l7}
+if [ -n "$PERF" ] && ! perf record -q -o /dev/null true >/dev/null 2>&1; then
+	PERF=
+fi
 HZ=$(getconf CLK_TCK)
 UP_PORT=9000
 declare -A PORT=([xdpgw]=8001 [nginx]=8002 [haproxy]=8003 [h2o]=8004 [ref]=8009)
@@ -361,10 +366,45 @@ run_wrk() {
 	CPU_US=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v n="$REQS" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
 }
 
+# profile CASE: one more xdpgw run, not counted, with perf sampling the gateway; writes
+# $PERF/CASE-flat.txt (self time by function) and CASE-tree.txt (call graphs), and adds the
+# result line CASE-xdpgw-profile: the share of samples per object (kernel, libc, libh2o, gwd,
+# ...) and the hottest user-space functions.
+profile() {
+	local c=$1 data="$PERF/$1.data" perf_pid shares top
+	mkdir -p "$PERF"
+	perf record -q -g -o "$data" -p "${PID_OF[xdpgw]}" 2>/dev/null &
+	perf_pid=$!
+	sleep 0.3
+	run_wrk xdpgw "$c" "$DURATION" >/dev/null 2>&1
+	total[xdpgw]=$((total[xdpgw] + ${REQS:-0}))	# run_case's count, for the access log check
+	kill -INT "$perf_pid"
+	wait "$perf_pid"
+	perf report -i "$data" --no-children --percent-limit 0.3 --stdio -g none 2>/dev/null \
+		>"$PERF/$c-flat.txt"
+	perf report -i "$data" --children --percent-limit 2 --stdio -g caller,0.5,callee \
+		--max-stack 32 2>/dev/null >"$PERF/$c-tree.txt"
+	shares=$(perf report -i "$data" --no-children --sort dso --stdio -g none 2>/dev/null |
+		awk '$1 ~ /%$/ {
+			v = $1; sub(/%/, "", v); d = $2
+			if (d == "[kernel.kallsyms]") d = "kernel"
+			else if (d == "[vdso]") d = "vdso"
+			else if (d ~ /^libc[.]so/) d = "libc"
+			else { sub(/^lib/, "", d); sub(/[.-].*/, "", d) }
+			sum[d] += v
+		} END { for (d in sum) if (sum[d] >= 0.1) printf "%s=%.1f ", d, sum[d] }')
+	top=$(perf report -i "$data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
+		awk '$1 ~ /%$/ && $2 != "[kernel.kallsyms]" && $4 !~ /^0x/ && n < 8 {
+			v = $1; sub(/%/, "", v); printf "%s%s:%s", n++ ? "," : "", $4, v }')
+	result "$c-xdpgw-profile $shares top_user=$top samples=$(perf report -i "$data" --stdio \
+		-g none 2>/dev/null | awk '/^# Samples:/ {print $3; exit}')"
+	say "$c-xdpgw: profile in $PERF/$c-flat.txt and $c-tree.txt"
+}
+
 # ---- one case: start its proxies, verify, warm up, interleave the runs, report medians
 
 run_case() {
-	local c=$1 d="$TMP/$1" p r up0 up1 extra ref_cpu perf_pid live=() names=()
+	local c=$1 d="$TMP/$1" p r up0 up1 extra ref_cpu live=() names=()
 	declare -A rps p50 p99 cpu vs total
 	mkdir -p "$d" "$d/ref"
 	cp "$TMP"/jwt.* "$d/"
@@ -428,20 +468,8 @@ run_case() {
 			say "$c-$p run $r: $RPS req/s, p50 $P50 us, p99 $P99 us, $CPU_US us CPU/request"
 		done
 	done
-	if [ -n "$PERF" ] && [ -n "${PID_OF[xdpgw]:-}" ] && [[ " ${live[*]} " == *" xdpgw "* ]]; then
-		# One more run, not counted, with perf sampling the gateway's call graphs.
-		mkdir -p "$PERF"
-		perf record -q -g -o "$PERF/$c.data" -p "${PID_OF[xdpgw]}" 2>/dev/null &
-		perf_pid=$!
-		sleep 0.2
-		run_wrk xdpgw "$c" "$DURATION" >/dev/null 2>&1
-		kill -INT "$perf_pid"
-		wait "$perf_pid"
-		perf report -i "$PERF/$c.data" --no-children --percent-limit 0.5 --stdio \
-			-g none 2>/dev/null >"$PERF/$c-flat.txt"
-		perf report -i "$PERF/$c.data" --children --percent-limit 2 --stdio \
-			-g caller,0.5,callee --max-stack 32 2>/dev/null >"$PERF/$c-tree.txt"
-		say "$c-xdpgw: profile in $PERF/$c-flat.txt and $c-tree.txt"
+	if [ -n "$PERF" ] && [[ " ${live[*]} " == *" xdpgw "* ]]; then
+		profile "$c"
 	fi
 	for p in "${live[@]}"; do
 		# Graceful stop (nginx: QUIT), so buffered access logs are written out.
@@ -491,6 +519,19 @@ case_title() {
 	esac
 }
 
+# shares_row CASE: the profile line of CASE as a table row.
+shares_row() {
+	local l
+	l=$(printf '%s\n' "${RESULTS[@]}" | awk -v c="$1-xdpgw-profile" '$2 == c')
+	[ -n "$l" ] || return 0
+	echo "$l" | awk -v t="$(case_title "$1")" '{
+		for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		other = 100 - v["kernel"] - v["libc"] - v["h2o"] - v["gwd"]
+		top = v["top_user"]; gsub(/,/, ", ", top); gsub(/:/, " ", top)
+		printf "| %s | %s | %s%% | %s%% | %s%% | %s%% | %.1f%% | %s |\n", t, v["samples"],
+			v["kernel"], v["libc"], v["h2o"], v["gwd"], other, top }'
+}
+
 write_docs() {
 	local file=$1 section=$TMP/section.md c p
 	{
@@ -500,17 +541,31 @@ write_docs() {
 		echo "Produced by \`make bench-l7\` (REPEATS=$REPEATS DURATION=$DURATION CONNS=$CONNS) on" \
 			"$(date -u +%Y-%m-%d) with nginx $(nginx -v 2>&1 | sed 's,.*/,,'), HAProxy" \
 			"$(haproxy -v | awk 'NR == 1 {print $3}'), h2o $(h2o --version | awk 'NR == 1 {print $3}')" \
-			"and wrk from Debian."
-		echo "One namespace, loopback. Each proxy runs one worker pinned to CPU $PROXY_CPU;"
-		echo "the upstream (one nginx worker answering a fixed 175-byte JSON body) and"
-		echo "\`wrk -t1 -c$CONNS -d${DURATION}s --latency\` share CPU $LOAD_CPU. CPU/request is"
-		echo "the proxy's own utime+stime (/proc/PID/stat) over the run divided by the requests"
-		echo "answered; it is the figure that survives noise, requests/s and latency depend on"
-		echo "the shared load CPU too. Medians of $REPEATS runs interleaved across the proxies of"
-		echo "a case; ratios are to nginx's plain proxy measured in the same run. The xdpgw"
-		echo "gateway is gwd started with a YAML config (the files are below)."
+			"and wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null), all from Debian."
 		echo
-		echo "| case | proxy | requests/s | p50 us | p99 us | CPU us/request | CPU vs nginx plain |"
+		echo "- One network namespace made for the run, loopback only. Each proxy runs **one"
+		echo "  worker** (xdpgw \`workers: 1\`, nginx \`worker_processes 1\`, HAProxy \`nbthread 1\`,"
+		echo "  h2o \`num-threads: 1\`), the whole process pinned to CPU $PROXY_CPU with taskset."
+		echo "  xdpgw is \`gwd --config FILE\` with the YAML below, as a user runs it."
+		echo "- CPU $LOAD_CPU runs the upstream (one nginx worker answering a fixed 175-byte JSON"
+		echo "  body) and \`wrk -t1 -c$CONNS -d${DURATION}s --latency\`. HTTP/1.1 with keep-alive on"
+		echo "  both sides; every proxy keeps its upstream connections alive and adds"
+		echo "  X-Forwarded-For and a request id."
+		echo "- **CPU us/request** is the proxy's own utime+stime (/proc/PID/stat, all its threads"
+		echo "  and processes) over a run, divided by the requests wrk completed. It is the figure"
+		echo "  that survives a busy machine; requests/s and latency also depend on the CPU the"
+		echo "  load generator and the upstream share."
+		echo "- Every case also runs **nginx's plain proxy** as a reference, first in each round;"
+		echo "  **vs nginx plain** is the median over the $REPEATS rounds of (this run's CPU/request)"
+		echo "  / (the reference's in the same round), so slow drifts of the machine cancel out."
+		echo "  Other columns are medians of the $REPEATS runs."
+		echo "- Checked before measuring: the body is the upstream's (json-remove: without the"
+		echo "  removed member), 401 without credentials (and for a forged JWT signature); in"
+		echo "  cache-hit the upstream's request counter (nginx stub_status) must stay still. A run"
+		echo "  with any non-2xx answer or socket error fails the case. In key-auth, every request"
+		echo "  must have its access-log line (\`log_lines\` against \`requests\` in the raw lines)."
+		echo
+		echo "| case | proxy | requests/s | p50 us | p99 us | CPU us/request | vs nginx plain |"
 		echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
 		for c in $CASES; do
 			for p in $PROXIES; do
@@ -519,38 +574,90 @@ write_docs() {
 						"$(field "$c-$p" p50_us) | $(field "$c-$p" p99_us) |" \
 						"$(field "$c-$p" cpu_us_per_req) | $(field "$c-$p" cpu_vs_nginx_plain) |"
 				elif [ -n "$(field "$c-$p" reason)" ]; then
-					echo "| $(case_title "$c") | $p | $(field "$c-$p" reason | tr '-' ' ') | | | | |"
+					echo "| $(case_title "$c") | $p | n/a: $(field "$c-$p" reason | tr '-' ' ') | | | | |"
 				fi
 			done
 		done
 		echo
-		echo "Targets (issue 10), xdpgw's CPU per request against nginx's plain proxy:"
+		echo "Targets (issue 10): xdpgw's CPU per request against nginx's plain proxy."
 		echo
 		echo "| target | limit | measured | verdict |"
 		echo "| --- | ---: | ---: | --- |"
-		echo "| plain proxy | 1.05x | $(field target-plain-cpu cpu_vs_nginx_plain) |" \
+		echo "| plain proxy | 1.05 | $(field target-plain-cpu cpu_vs_nginx_plain) |" \
 			"$(field target-plain-cpu verdict) |"
-		echo "| key-auth + rate limit + access log | 1.15x |" \
+		echo "| key-auth + rate limit + access log | 1.15 |" \
 			"$(field target-keyauth-rl-log-cpu cpu_vs_nginx_plain) |" \
 			"$(field target-keyauth-rl-log-cpu verdict) |"
 		echo
-		echo "What each proxy does per case (the configurations are written by"
-		echo "\`selftests/bench/l7.sh\`, functions \`conf_xdpgw\`, \`conf_nginx\`, \`conf_haproxy\`,"
-		echo "\`conf_h2o\`): every proxy adds X-Forwarded-For and a request id upstream and keeps"
-		echo "upstream connections alive. key-auth: xdpgw looks the key's SHA-256 up among its"
-		echo "consumers, nginx and HAProxy map the plain key; the rate limit is per consumer at"
-		echo "$RATE/s; the JSON access log is buffered (xdpgw and nginx: 32 KiB or 1 s; HAProxy"
-		echo "writes a line per request to stdout, redirected to a file). JWT: xdpgw remembers a"
-		echo "verified token per worker (so a client's repeated token costs a lookup, not an RSA"
-		echo "verification); HAProxy's \`jwt_verify\` verifies every request. Cache: xdpgw's"
-		echo "\`cache\` policy (memory), nginx \`proxy_cache\` (files in the page cache), HAProxy"
-		echo "\`cache\` (memory); the upstream's request counter is checked to stay still."
+		echo "### What each proxy does per case"
 		echo
-		echo "The xdpgw configuration of the key-auth case:"
+		echo "The configurations are written by \`selftests/bench/l7.sh\` (\`conf_xdpgw\`,"
+		echo "\`conf_nginx\`, \`conf_haproxy\`, \`conf_h2o\`). A proxy that needs an add-on for a case"
+		echo "(njs or NGINX Plus, Lua, mruby) is left out of it rather than scripted."
 		echo
-		echo '```yaml'
-		grep -v '^ *$' "$TMP/keyauth-rl-log/xdpgw.conf" 2>/dev/null | sed "s,$TMP/keyauth-rl-log,DIR,g"
-		echo '```'
+		echo "- **key-auth + rate limit + JSON access log**: xdpgw's \`key-auth\` hashes the"
+		echo "  X-API-Key header (SHA-256) and looks the digest up among \`consumers\`, then"
+		echo "  \`rate-limit\` (local GCRA per consumer, $RATE/s, never reached) and the JSON"
+		echo "  access log buffered per worker (32 KiB or 1 s). nginx: a \`map\` of the plain key,"
+		echo "  \`limit_req\` per consumer and a JSON \`log_format\` with the same buffering. HAProxy:"
+		echo "  a map file, a stick table with \`http_req_rate\`, a JSON \`log-format\` to stdout"
+		echo "  (a line per request, redirected to a file)."
+		echo "- **JWT (RS256) + rate limit**: xdpgw's \`jwt\` checks signature, issuer, audience and"
+		echo "  expiry and remembers a verified token per worker, so a client's repeated token"
+		echo "  costs a lookup rather than an RSA verification. HAProxy follows its documented"
+		echo "  recipe (\`jwt_header_query\`, \`jwt_payload_query\` checks, \`jwt_verify\`): an RSA"
+		echo "  verification on every request. nginx needs NGINX Plus or njs for JWT."
+		echo "- **response JSON field removal**: xdpgw's \`transform\` policy parses the body,"
+		echo "  removes \`internal\` and serializes it again (jansson)."
+		echo "- **cache hit**: xdpgw's \`cache\` policy (memory, shared by the workers), nginx"
+		echo "  \`proxy_cache\` (files, served from the page cache), HAProxy \`cache\` (memory). The"
+		echo "  upstream marks /cached \`Cache-Control: public, max-age=600\`."
+		echo
+		if printf '%s\n' "${RESULTS[@]}" | grep -q -- '-xdpgw-profile '; then
+			echo "### Where the gateway's time goes"
+			echo
+			echo "One more xdpgw run per case under \`perf record -g\` (cpu-clock sampling; this"
+			echo "machine has no hardware counters), share of samples per object and the hottest"
+			echo "user-space functions (self time, % of all samples). Full reports:"
+			echo "\`build/bench/perf-l7/CASE-flat.txt\` and \`CASE-tree.txt\` after a run."
+			echo
+			echo "| case | samples | kernel | libc | libh2o | gwd | other | hottest user-space functions |"
+			echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+			for c in $CASES; do shares_row "$c"; done
+			echo
+		fi
+		echo "Reading the profiles (and nginx's, compared while writing this benchmark): about"
+		echo "four fifths of the gateway's CPU time is the kernel's loopback TCP work (waking the"
+		echo "peer, the send and receive paths, epoll), as for nginx and HAProxy, with the same"
+		echo "number of system calls per request as nginx (about 6: a read and a writev on each"
+		echo "side, epoll). The rest is spread thin: libh2o's request parsing and response"
+		echo "flattening (it formats the head with sprintf: the \`__vfprintf_internal\` entries),"
+		echo "malloc, the gateway's routing, proxy headers and upstream client, and each case's"
+		echo "policy work (SHA-256 for key-auth; jansson parsing and serializing the body, with"
+		echo "a malloc per JSON value, is most of what json-remove adds). Two costs were found"
+		echo "this way and removed; interleaved A/B runs of the old and new gwd in the key-auth"
+		echo "case measured about 5% less CPU per request for the two together:"
+		echo
+		echo "- libh2o 2.2 removes a client socket from epoll while its request is handled and"
+		echo "  adds it back afterwards (EPOLL_CTL_DEL + ADD per request: the kernel frees and"
+		echo "  allocates an epitem with memcg accounting). The gateway keeps the registration"
+		echo "  and switches interest with EPOLL_CTL_MOD instead"
+		echo "  (\`userspace/gateway/epoll_park.c\`), as nginx and later libh2o versions do."
+		echo "- The JSON access log formatted its numbers with snprintf (\`%f\` for the"
+		echo "  latencies); it now writes them directly (\`userspace/gateway/obs.c\`)."
+		echo
+		echo "<details><summary>xdpgw configurations (gwd --config)</summary>"
+		echo
+		for c in $CASES; do
+			[ -f "$TMP/$c/xdpgw.conf" ] || continue
+			echo "$(case_title "$c"):"
+			echo
+			echo '```yaml'
+			grep -v '^ *$' "$TMP/$c/xdpgw.conf" | sed "s,$TMP/$c,DIR,g"
+			echo '```'
+			echo
+		done
+		echo "</details>"
 		echo
 		echo "Raw result lines:"
 		echo
