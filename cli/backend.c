@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "gwctl.h"
 #include "lib/addr.h"
 #include "maps.h"
@@ -53,17 +54,18 @@ static int backend_del(int argc, char **argv)
 
 static int backend_set(int argc, char **argv)
 {
-	static const char *const words[] = { "weight", "drain", "undrain", "down", "up" };
+	static const char *const words[] = { "weight", "drain", "undrain", "down", "up", "check" };
 	char path[768];
 	json_t *body;
 	uint32_t w;
 	int k = -1, hits = 0, ret;
 
 	if (argc < 3)
-		return cli_error("backend set: missing %s (weight W | drain | undrain | down | up)",
+		return cli_error("backend set: missing %s (weight W | drain | undrain | down | up | "
+				 "check ...)",
 				 argc == 0 ? "NAME, ADDR and what to set"
 				 : argc == 1 ? "ADDR and what to set" : "what to set");
-	for (int j = 0; j < 5; j++)
+	for (int j = 0; j < 6; j++)
 		if (strcmp(argv[2], words[j]) == 0) {
 			k = j;
 			hits = 1;
@@ -73,10 +75,17 @@ static int backend_set(int argc, char **argv)
 			hits++;
 		}
 	if (hits != 1)
-		return cli_error("backend set: %s '%s' (expected weight W, drain, undrain, down "
-				 "or up)",
+		return cli_error("backend set: %s '%s' (expected weight W, drain, undrain, down, "
+				 "up or check)",
 				 hits ? "ambiguous" : "unknown argument", argv[2]);
-	if (k == 0) {
+	if (k == 5) { /* the backend's own health check (cli/check.c) */
+		json_t *c;
+
+		if (cli_check_parse("backend set", argc - 3, argv + 3, CHECK_BACKEND, &c))
+			return 1;
+		body = json_object();
+		json_object_set_new(body, "check", c);
+	} else if (k == 0) {
 		if (argc < 4)
 			return cli_error("backend set: weight needs a value");
 		if (cli_u32("backend set", "weight", argv[3], UINT32_MAX, &w) ||
@@ -190,8 +199,11 @@ static const struct cli_cmd backend_cmds[] = {
 	{ "add", "NAME ADDR [weight W]", "add a backend (real server) to service NAME",
 	  backend_add },
 	{ "del", "NAME ADDR", "remove a backend; its flows move to the others", backend_del },
-	{ "set", "NAME ADDR weight W | drain | undrain | down | up",
-	  "change the weight; drain (no new flows, existing ones stay); down (flows move away)",
+	{ "set",
+	  "NAME ADDR weight W | drain | undrain | down | up | "
+	  "check { tcp | http | none | inherit } [FIELD VALUE]...",
+	  "change the weight; drain (no new flows, existing ones stay); down (flows move away); "
+	  "the backend's own health check",
 	  backend_set },
 	{ "show", "[NAME]", "show backends with weight, state and health (works while gwd is down)",
 	  backend_show },

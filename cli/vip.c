@@ -5,26 +5,38 @@
 
 #include <arpa/inet.h>
 
+#include "check.h"
 #include "gwctl.h"
 #include "lib/addr.h"
 #include "maps.h"
 
-/* Parses [algo A] [fwd F] [persist SECONDS] into body. Returns 0 or cli_error's 1. */
+/* Parses [algo A] [fwd F] [persist SECONDS] [check ...] into body. Returns 0 or cli_error's 1. */
 static int vip_options(const char *what, int argc, char **argv, json_t *body)
 {
-	static const char *const keys[] = { "algo", "fwd", "persist" };
+	static const char *const keys[] = { "algo", "fwd", "persist", "check" };
 
 	for (int i = 0; i < argc; i += 2) {
 		int k = -1, hits = 0;
 
-		for (int j = 0; j < 3; j++)
+		for (int j = 0; j < 4; j++)
 			if (cli_is_prefix(argv[i], keys[j])) {
 				k = j;
 				hits++;
 			}
 		if (hits != 1)
-			return cli_error("%s: unknown argument '%s' (expected algo, fwd, persist)",
+			return cli_error("%s: unknown argument '%s' (expected algo, fwd, persist, "
+					 "check)",
 					 what, argv[i]);
+		if (k == 3) { /* check takes the rest of the line (cli/check.c) */
+			json_t *c;
+
+			if (cli_check_parse(what, argc - i - 1, argv + i + 1,
+					    strcmp(what, "vip add") ? CHECK_SET : CHECK_ADD, &c))
+				return 1;
+			if (c)
+				json_object_set_new(body, "check", c);
+			return 0;
+		}
 		if (i + 1 >= argc)
 			return cli_error("%s: %s needs a value", what, keys[k]);
 		if (k == 2) {
@@ -65,7 +77,7 @@ static int vip_set(int argc, char **argv)
 	if (argc < 1)
 		return cli_error("vip set: missing NAME");
 	if (argc < 2)
-		return cli_error("vip set: nothing to change (algo, fwd, persist)");
+		return cli_error("vip set: nothing to change (algo, fwd, persist, check)");
 	body = json_object();
 	ret = vip_options("vip set", argc - 1, argv + 1, body);
 	snprintf(path, sizeof(path), "l4/services/%s", cli_escape(argv[0]));
@@ -162,12 +174,15 @@ static int vip_show(int argc, char **argv)
 }
 
 static const struct cli_cmd vip_cmds[] = {
-	{ "add", "NAME ADDR:PORT[/tcp|/udp] [algo maglev|sh|rr|lc] [fwd ipip|l2] [persist SECONDS]",
+	{ "add",
+	  "NAME ADDR:PORT[/tcp|/udp] [algo maglev|sh|rr|lc] [fwd ipip|l2] [persist SECONDS] "
+	  "[" CLI_CHECK_GRAMMAR "]",
 	  "add a service: a VIP address, port and protocol, balanced over its backends",
 	  vip_add },
 	{ "del", "NAME", "remove a service and its backends", vip_del },
-	{ "set", "NAME [algo maglev|sh|rr|lc] [fwd ipip|l2] [persist SECONDS]",
-	  "change a service's algorithm, forwarding mode or persistence", vip_set },
+	{ "set",
+	  "NAME [algo maglev|sh|rr|lc] [fwd ipip|l2] [persist SECONDS] [" CLI_CHECK_GRAMMAR "]",
+	  "change a service's algorithm, forwarding mode, persistence or health check", vip_set },
 	{ "show", "[NAME]", "show services as the datapath has them (works while gwd is down)",
 	  vip_show },
 	{ NULL },

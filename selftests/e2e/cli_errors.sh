@@ -65,7 +65,7 @@ bad vip_add_missing "vip add: missing ADDR:PORT (gwctl vip add NAME ADDR:PORT[/t
 	vip add web2
 bad vip_add_missing_all "vip add: missing NAME and ADDR:PORT (gwctl vip add NAME ADDR:PORT[/tcp|/udp] ...)" \
 	vip add
-bad vip_add_bad_keyword "vip add: unknown argument 'color' (expected algo, fwd, persist)" \
+bad vip_add_bad_keyword "vip add: unknown argument 'color' (expected algo, fwd, persist, check)" \
 	vip add web2 198.18.100.2:80 color red
 bad vip_add_missing_value "vip add: algo needs a value" vip add web2 198.18.100.2:80 algo
 bad vip_add_persist_nan "vip add: persist must be a number, got 'soon'" \
@@ -73,9 +73,9 @@ bad vip_add_persist_nan "vip add: persist must be a number, got 'soon'" \
 bad vip_del_extra "vip del: unexpected argument 'now'" vip del web now
 bad backend_add_weight_nan "backend add: weight must be a number, got 'heavy'" \
 	backend add web 198.18.0.31 weight heavy
-bad backend_set_bad "backend set: unknown argument 'sideways' (expected weight W, drain, undrain, down or up)" \
+bad backend_set_bad "backend set: unknown argument 'sideways' (expected weight W, drain, undrain, down, up or check)" \
 	backend set web 198.18.0.30 sideways
-bad backend_set_missing "backend set: missing what to set (weight W | drain | undrain | down | up)" \
+bad backend_set_missing "backend set: missing what to set (weight W | drain | undrain | down | up | check ...)" \
 	backend set web 198.18.0.30
 bad link_attach_missing "link attach: missing IFNAME" link attach
 bad lookup_no_port "lookup: the client needs a port: 198.18.0.10:PORT" lookup web 198.18.0.10

@@ -6,10 +6,12 @@
  *
  *   upstream --listen ADDR:PORT [--name NAME] [--status N] [--body TEXT] [--body-file FILE]
  *            [--content-type TYPE] [--header "Name: value"]... [--gzip] [--delay-ms N]
- *            [--close-after N] [--chunked] [--health-status N]
+ *            [--close-after N] [--chunked] [--health-status N] [--health-file FILE]
  *
  * --body sends TEXT instead of the echo; --close-after closes each connection after N
  * responses (with Connection: close on the last); --health-status answers GET /health with N;
+ * --health-file answers GET /health with the status written in FILE, read on each request (so a
+ * test can flip it while the server runs; 200 while FILE is missing or empty);
  * --chunked uses Transfer-Encoding: chunked; --gzip compresses every body (Content-Encoding:
  * gzip, whatever the request accepts). One thread per connection; stops on SIGTERM.
  *
@@ -47,7 +49,7 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
 
 static const char *opt_name = "upstream";
 static int opt_status = 200, opt_health = 200, opt_delay_ms, opt_close_after;
-static const char *opt_body, *opt_content_type;
+static const char *opt_body, *opt_content_type, *opt_health_file;
 static char *opt_body_file;
 static size_t opt_body_file_len;
 static bool opt_chunked, opt_gzip;
@@ -56,6 +58,20 @@ static size_t opt_headers_len;
 static unsigned long n_requests, n_aborted;
 
 #define MAX_BODY (16u << 20)
+
+/* The status in --health-file: 200 when it is missing, empty or not a status. */
+static int health_from_file(void)
+{
+	FILE *f = fopen(opt_health_file, "r");
+	int st = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &st) != 1)
+			st = 0;
+		fclose(f);
+	}
+	return st >= 100 && st <= 599 ? st : 200;
+}
 
 static void json_str(char **p, size_t *left, const char *s, size_t n)
 {
@@ -285,7 +301,7 @@ static void *serve(void *arg)
 			goto out;
 		status = opt_status;
 		if (pl == 7 && !memcmp(path, "/health", 7))
-			status = opt_health;
+			status = opt_health_file ? health_from_file() : opt_health;
 		if (qparam(path, pl, "_status", 0, val, sizeof(val)) > 0)
 			status = atoi(val);
 		ctype = opt_content_type ?: opt_body || opt_body_file ? "text/plain" : "application/json";
@@ -420,6 +436,7 @@ int main(int argc, char **argv)
 		{ "close-after", required_argument, NULL, 'c' },
 		{ "chunked", no_argument, NULL, 'C' },
 		{ "health-status", required_argument, NULL, 'H' },
+		{ "health-file", required_argument, NULL, 'F' },
 		{ "body-file", required_argument, NULL, 'f' },
 		{ "content-type", required_argument, NULL, 't' },
 		{ "header", required_argument, NULL, 'h' },
@@ -429,7 +446,7 @@ int main(int argc, char **argv)
 	const char *listen_spec = NULL;
 	int c, lfd;
 
-	while ((c = getopt_long(argc, argv, "l:n:s:b:d:c:CH:f:t:h:z", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:n:s:b:d:c:CH:F:f:t:h:z", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen_spec = optarg; break;
 		case 'n': opt_name = optarg; break;
@@ -439,6 +456,7 @@ int main(int argc, char **argv)
 		case 'c': opt_close_after = atoi(optarg); break;
 		case 'C': opt_chunked = true; break;
 		case 'H': opt_health = atoi(optarg); break;
+		case 'F': opt_health_file = optarg; break;
 		case 't': opt_content_type = optarg; break;
 		case 'z': opt_gzip = true; break;
 		case 'h':

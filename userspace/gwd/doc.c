@@ -279,12 +279,19 @@ static void merge_patch(json_t *target, const json_t *patch)
 	json_object_foreach ((json_t *)patch, k, v) {
 		json_t *cur = json_object_get(target, k);
 
-		if (json_is_null(v))
+		if (json_is_null(v)) {
 			json_object_del(target, k);
-		else if (json_is_object(v) && json_is_object(cur))
+		} else if (json_is_object(v) && json_is_object(cur)) {
 			merge_patch(cur, v);
-		else
+		} else if (json_is_object(v)) {
+			/* RFC 7386: merged into an empty object, so its nulls are dropped too. */
+			json_t *fresh = json_object();
+
+			merge_patch(fresh, v);
+			json_object_set_new(target, k, fresh);
+		} else {
 			json_object_set_new(target, k, json_deep_copy(v));
+		}
 	}
 }
 

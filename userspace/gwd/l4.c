@@ -827,6 +827,24 @@ int l4_backend_set_health(void *priv, const char *service, const struct xg_addr 
 	return -ENOENT;
 }
 
+int l4_backend_lookup(void *priv, const char *service, const struct xg_addr *addr,
+		      uint8_t family, uint32_t *id, struct lbmap **m)
+{
+	struct l4 *l4 = priv;
+
+	for (uint32_t i = 0; l4->m && i < l4->m->max_backends; i++) {
+		struct l4_be_rt *rt = &l4->be[i];
+
+		if (rt->used && !strcmp(rt->service, service) && rt->cfg.family == family &&
+		    !memcmp(&rt->cfg.addr, addr, 16)) {
+			*id = i;
+			*m = l4->m;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 /* ---- admin routes ---- */
 
 static int not_loaded(struct admin_req *r)

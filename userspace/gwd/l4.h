@@ -102,6 +102,15 @@ extern const struct gwd_module l4_module;
 int l4_backend_set_health(void *l4_priv, const char *service, const struct xg_addr *addr,
 			  uint8_t family, bool down);
 
+struct lbmap;
+/*
+ * For the health checker: the datapath id of the backend addr of service and the maps holding
+ * it (to write its lb_be_health entry). Returns 0, or -ENOENT when the backend is not in the
+ * datapath (not configured, or the datapath is not loaded).
+ */
+int l4_backend_lookup(void *l4_priv, const char *service, const struct xg_addr *addr,
+		      uint8_t family, uint32_t *id, struct lbmap **m);
+
 extern const char *const l4_algo_names[];	/* by enum xg_algo, NULL-terminated */
 extern const char *const l4_fwd_names[];	/* by enum xg_fwd */
 extern const char *const l4_mode_names[];	/* by enum l4_link_mode */

@@ -22,9 +22,10 @@ static const char *const settings_fields[] = { "conntrack_timeout_tcp", "conntra
 					       "new_flow_rate", "hash_seed", "lc_resync_interval",
 					       NULL };
 static const char *const link_fields[] = { "name", "mode", "src4", "src6", NULL };
+/* "check" belongs to the health module (health_compile.c). */
 static const char *const service_fields[] = { "name", "vip", "algo", "fwd", "persist",
-					      "backends", NULL };
-static const char *const backend_fields[] = { "addr", "weight", "drain", "down", NULL };
+					      "backends", "check", NULL };
+static const char *const backend_fields[] = { "addr", "weight", "drain", "down", "check", NULL };
 
 void l4_compiled_free(struct l4_compiled *c)
 {
