@@ -2,6 +2,7 @@
 /* gwctl backend: backends of a service: add, del, set (weight, drain, down), show. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "gwctl.h"
@@ -109,22 +110,58 @@ struct be_show {
 	bool header;
 };
 
-static void show_health(const struct xg_backend_health *h)
+/* "12s", "5m", "3h", "2d": how long ago unix_ms was; "-" when never. */
+static const char *age(uint64_t unix_ms, char *buf, size_t len)
 {
-	char err[sizeof(h->last_error) + 1];
+	struct timespec ts;
+	uint64_t now, s;
 
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (!unix_ms) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	s = now > unix_ms ? (now - unix_ms) / 1000 : 0;
+	if (s < 120)
+		snprintf(buf, len, "%llus", (unsigned long long)s);
+	else if (s < 7200)
+		snprintf(buf, len, "%llum", (unsigned long long)s / 60);
+	else if (s < 172800)
+		snprintf(buf, len, "%lluh", (unsigned long long)s / 3600);
+	else
+		snprintf(buf, len, "%llud", (unsigned long long)s / 86400);
+	return buf;
+}
+
+/* The health checker's view: state, since, last check and its duration, failures/checks. */
+static void show_health(const struct xg_backend_health *h, char *err, size_t errlen)
+{
+	bool checked = h->state != XG_HC_DISABLED && h->probes;
+	char buf[32], fails[48];
+
+	snprintf(err, errlen, "%.*s", (int)sizeof(h->last_error), h->last_error);
 	open_json_object("health");
 	print_string(PRINT_ANY, "state", "%-9s ", cli_hc_state(h->state));
+	print_string(PRINT_FP, NULL, "%-6s ",
+		     h->state == XG_HC_DISABLED ? "-" : age(h->since_unix_ms, buf, sizeof(buf)));
 	print_u64(PRINT_JSON, "since_unix_ms", NULL, h->since_unix_ms);
 	print_u64(PRINT_JSON, "last_probe_unix_ms", NULL, h->last_probe_unix_ms);
 	print_bool(PRINT_JSON, "last_ok", NULL, h->last_ok);
 	print_u64(PRINT_JSON, "last_latency_us", NULL, h->last_latency_us);
+	if (checked)
+		snprintf(buf, sizeof(buf), "%s %.1fms", h->last_ok ? "ok" : "fail",
+			 h->last_latency_us / 1000.0);
+	print_string(PRINT_FP, NULL, "%-13s ", checked ? buf : "-");
+	snprintf(fails, sizeof(fails), "%llu/%llu", (unsigned long long)h->failures,
+		 (unsigned long long)h->probes);
+	print_string(PRINT_FP, NULL, "%-11s ", checked ? fails : "-");
 	print_u64(PRINT_JSON, "probes", NULL, h->probes);
 	print_u64(PRINT_JSON, "failures", NULL, h->failures);
-	memcpy(err, h->last_error, sizeof(h->last_error));
-	err[sizeof(h->last_error)] = '\0';
 	print_string(PRINT_JSON, "last_error", NULL, err);
 	close_json_object();
+	if (!checked || h->last_ok)
+		err[0] = '\0'; /* the text line shows the error of a failed last check only */
 }
 
 static int show_service(uint32_t vip_id, const struct xg_vip_info *info, void *ctx)
@@ -132,7 +169,7 @@ static int show_service(uint32_t vip_id, const struct xg_vip_info *info, void *c
 	struct be_show *bs = ctx;
 	struct xg_backend_health h;
 	struct xg_backend b;
-	char addr[ADDR_STRLEN], mac[ADDR_STRLEN];
+	char addr[ADDR_STRLEN], mac[ADDR_STRLEN], err[sizeof(h.last_error) + 1];
 
 	for (uint32_t id = 0; id < bs->m->max_backends; id++) {
 		int64_t active = 0;
@@ -141,8 +178,9 @@ static int show_service(uint32_t vip_id, const struct xg_vip_info *info, void *c
 		    b.vip_id != vip_id)
 			continue;
 		if (!bs->header) {
-			print_text("%-16s %-40s %-6s %-11s %-9s %-8s %-17s %s\n", "Service",
-				   "Backend", "Weight", "State", "Health", "Active", "MAC", "Id");
+			print_text("%-16s %-40s %-6s %-11s %-9s %-6s %-13s %-11s %-8s %-17s %s\n",
+				   "Service", "Backend", "Weight", "State", "Health", "Since",
+				   "Last check", "Fail/checks", "Active", "MAC", "Id");
 			bs->header = true;
 		}
 		memset(&h, 0, sizeof(h));
@@ -153,10 +191,11 @@ static int show_service(uint32_t vip_id, const struct xg_vip_info *info, void *c
 		print_string(PRINT_ANY, "addr", "%-40s ", addr_fmt(&b.addr, b.family, addr));
 		print_u64(PRINT_ANY, "weight", "%-6llu ", b.weight);
 		print_string(PRINT_ANY, "state", "%-11s ", cli_backend_state(&b));
-		show_health(&h);
+		show_health(&h, err, sizeof(err));
 		print_int(PRINT_ANY, "active", "%-8lld ", active);
 		print_string(PRINT_ANY, "mac", "%-17s ", mac_fmt(b.mac, mac));
-		print_u64(PRINT_ANY, "id", "%llu\n", id);
+		print_u64(PRINT_ANY, "id", "%llu", id);
+		print_text("%s%s\n", err[0] ? "  " : "", err);
 		open_json_array("flags");
 		if (b.flags & XG_BE_F_DRAIN)
 			print_string(PRINT_JSON, NULL, NULL, "drain");

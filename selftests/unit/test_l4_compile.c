@@ -126,7 +126,7 @@ TEST(refusals)
 		{ SVC(", \"persist\": 90000"), "l4.services[web].persist: 25h is out of range 0s-24h" },
 		{ SVC(", \"wieght\": 1"),
 		  "l4.services[web].wieght: unknown field (expected name, vip, algo, fwd, persist, "
-		  "backends)" },
+		  "backends, check)" },
 		{ "{\"services\": [{\"name\": \"web\", \"vip\": \"198.18.0.10:80\"}, {\"name\": \"web\", "
 		  "\"vip\": \"198.18.0.11:80\"}]}",
 		  "l4.services[web]: listed twice" },

@@ -12,6 +12,7 @@
 
 #include "gateway/gateway.h"
 #include "gateway/policy.h"
+#include "lib/hc.h"
 
 #define GW_MAX_WORKERS 32	/* per worker set; two sets may overlap during a restart */
 #define GW_MAX_SLOTS (2 * GW_MAX_WORKERS)
@@ -238,7 +239,7 @@ struct gw_tstate {
 	atomic_int retired;	/* no longer in the current config */
 	/* health checker's own fields (one thread) */
 	uint64_t hc_next_at;
-	uint32_t hc_ok, hc_bad;
+	struct hc_sm hc;	/* rise/fall verdict (lib/hc.h, shared with gwd's L4 checks) */
 	bool hc_busy;
 	struct gw_tstate_slot slot[GW_MAX_SLOTS];
 };

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gateway/runtime.h"
+#include "lib/hc.h"
 #include "lib/log.h"
 
 #define TICK_MS 50
@@ -41,21 +42,23 @@ struct gw_health {
 static void verdict(struct hc_item *it, bool ok)
 {
 	struct gw_tstate *st = it->st;
+	uint64_t now = gw_now_ms();
 
 	st->hc_busy = false;
-	st->hc_next_at = gw_now_ms() + it->cfg->interval_ms;
-	if (ok) {
-		st->hc_bad = 0;
-		if (++st->hc_ok >= it->cfg->healthy && atomic_load(&st->down)) {
-			atomic_store(&st->down, 0);
+	st->hc_next_at = now + it->cfg->interval_ms;
+	/* Targets start healthy: UNKNOWN passes, as UP does; only DOWN takes one out. */
+	switch (hc_sm_feed(&st->hc, it->cfg->healthy, it->cfg->unhealthy, ok, now)) {
+	case HC_WENT_UP:
+		if (atomic_exchange(&st->down, 0))
 			log_info("gateway: upstream %s target %s is healthy", st->upstream, st->addr);
-		}
-	} else {
-		st->hc_ok = 0;
-		if (++st->hc_bad >= it->cfg->unhealthy && !atomic_load(&st->down)) {
-			atomic_store(&st->down, 1);
-			log_warn("gateway: upstream %s target %s is unhealthy", st->upstream, st->addr);
-		}
+		break;
+	case HC_WENT_DOWN:
+		if (!atomic_exchange(&st->down, 1))
+			log_warn("gateway: upstream %s target %s is unhealthy", st->upstream,
+				 st->addr);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -136,6 +139,7 @@ static void rebuild(struct gw_health *h, struct gw_config *cfg)
 
 			if (!u->hc.enabled) {
 				atomic_store(&st->down, 0);	/* checks removed: trust it again */
+				st->hc = (struct hc_sm){ 0 };	/* and start afresh if they return */
 				continue;
 			}
 			if (!h->items)
