@@ -702,6 +702,15 @@ static bool same_key(const struct hc_item *it, const struct hc_target *t)
 	return !strcmp(it->t.service, t->service) && !strcmp(it->t.backend, t->backend);
 }
 
+/* Field by field: padding inside struct endpoint is not reliably zero. */
+static bool same_target(const struct hc_target *a, const struct hc_target *b)
+{
+	/* hc_check is zeroed before compile fills it (health_compile.c): memcmp is exact. */
+	return !memcmp(&a->check, &b->check, sizeof(a->check)) && a->fwd == b->fwd &&
+	       a->vip.family == b->vip.family && a->vip.port == b->vip.port &&
+	       a->vip.proto == b->vip.proto && !memcmp(&a->vip.addr, &b->vip.addr, 16);
+}
+
 static uint64_t key_hash(const char *service, const char *backend)
 {
 	uint64_t x = 1469598103934665603ull;
@@ -807,7 +816,7 @@ static int health_mod_apply(void *priv, const void *compiled, const void *old,
 		if (index[j]) {
 			items[i] = index[j];
 			index[j] = (void *)1; /* taken: the probe goes on with the new config */
-			if (memcmp(&items[i]->t, t, sizeof(*t))) {
+			if (!same_target(&items[i]->t, t)) {
 				bool type_changed = items[i]->t.check.type != t->check.type;
 
 				round_cancel(h, items[i]);
