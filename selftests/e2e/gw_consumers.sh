@@ -7,6 +7,13 @@
 . "$(dirname "$0")/../lib/test.sh"
 . "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/../lib/gw.sh"
+# gwd_stop PID: TERM, then its exit status in GWD_RC (0: it shut down by itself, cleanly).
+gwd_stop() {
+	kill -TERM "$1"
+	wait_until 20 sh -c "! kill -0 $1 2>/dev/null"
+	wait "$1"
+	GWD_RC=$?
+}
 t_init gw_consumers
 need_root consumers
 GWD=${ASAN_GWD:-$BUILD/asan/gwd}
@@ -102,6 +109,7 @@ check_eq deleted_password_refused "$(code -u 'al:correct horse' "$U/basic")" "40
 check consumer_del gctl consumer del bob
 check_eq deleted_consumer_refused "$(code -H "X-API-Key: $JKEY" "$U/api")" "401"
 check_eq show_after_del "$(gctl consumer show | tail -n +2 | cut -d' ' -f1 | tr '\n' ' ')" "alice "
-bg_stop "$GWD_PID"
+gwd_stop "$GWD_PID"
+check_eq gwd_clean_exit "$GWD_RC" 0
 check no_asan_report sh -c "! grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error' '$GW_TMP/gwd.log'"
 t_done

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Cluster-wide rate limiting: two gateway instances (two workers each) on one Redis server of
+# Cluster-wide rate limiting: two gwd instances (two workers each) on one Redis server of
 # the test's own (inside the test namespace). Strict mode admits exactly N of a concurrent
 # burst spread over both; batched mode stays within its documented bound; with Redis stopped,
 # fail-closed answers 503 and fail-open admits, both counted and logged once; when Redis comes
@@ -8,6 +8,13 @@
 . "$(dirname "$0")/../lib/test.sh"
 . "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/../lib/gw.sh"
+# gwd_stop PID: TERM, then its exit status in GWD_RC (0: it shut down by itself, cleanly).
+gwd_stop() {
+	kill -TERM "$1"
+	wait_until 20 sh -c "! kill -0 $1 2>/dev/null"
+	wait "$1"
+	GWD_RC=$?
+}
 t_init gw_ratelimit_redis
 need_root ratelimit_redis
 command -v redis-server >/dev/null || { t_skip ratelimit_redis "redis-server not installed"; exit 0; }
@@ -69,10 +76,16 @@ Y
 }
 conf 8080 >"$GW_TMP/gw1.yaml"
 conf 8081 >"$GW_TMP/gw2.yaml"
-gw_start "$GW_TMP/gw1.yaml" 8080 || { t_fail setup "gateway 1"; cat "$GW_TMP/gw.log"; exit 1; }
-bg_start g "$GW_TMP/gw2.log" "$GW_TOOLS/gwgate" -c "$GW_TMP/gw2.yaml" --metrics-file "$GW_TMP/metrics2"
-GW2_PID=$BG_PID
-wait_listen g 8081 || { t_fail setup "gateway 2"; cat "$GW_TMP/gw2.log"; exit 1; }
+# Two gwd instances (the ASan build: the Redis path runs under the sanitizers).
+GWD=${ASAN_GWD:-$BUILD/asan/gwd}
+[ -x "$GWD" ] || GWD=$BUILD/gwd
+for i in 1 2; do
+	bg_start g "$GW_TMP/gwd$i.log" "$GWD" --config "$GW_TMP/gw$i.yaml" --state-dir "$GW_TMP/state$i" \
+		--socket "$GW_TMP/gwd$i.sock" --bpffs "$(bpffs_dir "gwd$i")" --foreground
+	eval "GWD${i}_PID=$BG_PID"
+	wait_listen g $((8079 + i)) 10 || { t_fail setup "gwd $i"; tail "$GW_TMP/gwd$i.log"; exit 1; }
+done
+gw_metrics() { nsx g curl -s --unix-socket "$GW_TMP/gwd1.sock" http://x/metrics; }
 
 # burst PATH TENANT N: N requests, 8 at a time, alternating between the two instances.
 burst() {
@@ -103,7 +116,7 @@ check_eq fail_open_200 "$(gcurl -o /dev/null -w '%{http_code}' http://127.0.0.1:
 gcurl -D "$GW_TMP/h" -o "$GW_TMP/b" -H 'X-Tenant: t3' http://127.0.0.1:8081/strict
 check_eq fail_closed_json "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["error"]["code"])' <"$GW_TMP/b")" "rate_limit_unavailable"
 check fail_closed_retry_after grep -qi '^retry-after: 1' "$GW_TMP/h"
-check_eq down_logged_once "$(grep -c 'redis 127.0.0.1:'$REDIS_PORT' is down' "$GW_TMP/gw.log")" "1"
+check_eq down_logged_once "$(grep -c 'redis 127.0.0.1:'$REDIS_PORT' is down' "$GW_TMP/gwd1.log")" "1"
 gw_metrics >"$GW_TMP/m.txt"
 check metrics_fail_closed grep -q '^xdpgw_gateway_ratelimit_total{result="fail_closed"} [1-9]' "$GW_TMP/m.txt"
 check metrics_fail_open grep -q '^xdpgw_gateway_ratelimit_total{result="fail_open"} [1-9]' "$GW_TMP/m.txt"
@@ -113,9 +126,14 @@ check metrics_redis_down grep -q '^xdpgw_gateway_redis_up{addr="127.0.0.1:'$REDI
 redis_start || t_fail redis_restart "redis-server"
 ok_again() { [ "$(gcurl -o /dev/null -w '%{http_code}' -H 'X-Tenant: t4' http://127.0.0.1:8080/strict)" = 200 ]; }
 check recovers wait_until 10 ok_again
-check_eq up_logged "$(grep -c "redis 127.0.0.1:$REDIS_PORT is up again" "$GW_TMP/gw.log")" "1"
+check_eq up_logged "$(grep -c "redis 127.0.0.1:$REDIS_PORT is up again" "$GW_TMP/gwd1.log")" "1"
 burst /strict t5 60
 check_eq strict_exact_after_recovery "$(n200)" "40"
 gw_metrics >"$GW_TMP/m.txt"
 check metrics_redis_up grep -q '^xdpgw_gateway_redis_up{addr="127.0.0.1:'$REDIS_PORT'"} 1' "$GW_TMP/m.txt"
+gwd_stop "$GWD1_PID"
+rc1=$GWD_RC
+gwd_stop "$GWD2_PID"
+check_eq gwd_clean_exit "$rc1 $GWD_RC" "0 0"
+check no_asan_report sh -c "! grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error' '$GW_TMP/gwd1.log' '$GW_TMP/gwd2.log'"
 t_done

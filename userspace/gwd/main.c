@@ -195,6 +195,16 @@ int main(int argc, char **argv)
 
 	o->log_level = -1;
 	log_init("gwd", LOG_LVL_INFO);
+	{
+		/* Before any thread starts (gateway workers inherit the mask): TERM and INT must
+		 * reach signals_watch()'s signalfd, not kill the process from a worker thread. */
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+	}
 	libbpf_set_print(libbpf_print);
 	while ((c = getopt_long(argc, argv, "c:s:S:b:fl:hV", opts, NULL)) != -1) {
 		switch (c) {
