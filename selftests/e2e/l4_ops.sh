@@ -138,8 +138,29 @@ if wait_until 5 be1_mac_is 02:00:00:00:00:99; then t_ok follows_neighbour; else
 topo_exec lb1 ip neigh del "$BE1" dev eth0
 if wait_until 10 be1_mac_is "$(topo_mac be1)"; then t_ok neighbour_resolved_again; else
 	t_fail neighbour_resolved_again "$(be1_mac)"; fi
+# a route to be3 via another host: its next hop (and MAC) is that host's, then back
+be3_mac() { G -j backend show web | jq -r ".[] | select(.addr == \"$BE3\") | .mac"; }
+be3_mac_is() { [ "$(be3_mac)" = "$1" ]; }
+topo_exec lb1 ip route add "$BE3/32" via "$CLIENT" dev eth0
+if wait_until 5 be3_mac_is "$(topo_mac client1)"; then t_ok follows_route; else
+	t_fail follows_route "$(be3_mac)"; fi
+topo_exec lb1 ip route del "$BE3/32" via "$CLIENT" dev eth0
+if wait_until 5 be3_mac_is "$(topo_mac be3)"; then t_ok follows_route_back; else
+	t_fail follows_route_back "$(be3_mac)"; fi
 once 30 42000
 check_eq traffic_after_neighbour_change "$(grep -c FAIL "$T/once.out")" 0
+
+# ---- -j: every read prints one valid JSON document ----
+bad_json=""
+for cmd in "link show" "vip show" "vip show web" "backend show" "backend show web" "stats" \
+	"stats web" "conntrack show" "conntrack show web" "lookup web $CLIENT:1234" "status" \
+	"doctor" "help" "vip help" "version" "decap show"; do
+	# shellcheck disable=SC2086
+	out=$(G -j $cmd 2>/dev/null)
+	jq -e 'type == "object" or type == "array"' <<<"$out" >/dev/null || bad_json+=" [$cmd]"
+	[ "$(wc -l <<<"$out")" = 1 ] || bad_json+=" [$cmd: not one line]"
+done
+check_eq json_reads_valid "$bad_json" ""
 
 # ---- doctor ----
 out=$(G doctor)
