@@ -53,6 +53,8 @@
 # runs an XDP program (or has GRO on). So the bridge-side peer of every L4 node gets
 # build/bpf/pass.bpf.o (peer_xdp=pass, the default), or GRO (peer_xdp=gro), or nothing
 # (peer_xdp=none, enough for generic mode). topo_peer_xdp NODE MODE changes one node's peer.
+# Prefer pass: with gro, the peer's ring was seen here to stall after the node's XDP program
+# (attached through a BPF link) sent XDP_TX frames, dropping all later frames from the node.
 #
 # Other helpers:
 #   topo_ns NODE            the namespace name (for ip -n, ip netns exec)

@@ -15,12 +15,17 @@ struct {
 	__type(value, __u64);
 } sink_count SEC(".maps");
 
-/* Frames per outer destination address (xdp_sink_by_dst only). */
+/* Per outer destination address (xdp_sink_by_dst only): frames, and when the first arrived. */
+struct sink_dst {
+	__u64 packets;
+	__u64 first_ns;		/* bpf_ktime_get_ns (CLOCK_MONOTONIC) of this CPU's first */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct xg_addr);
-	__type(value, __u64);
+	__type(value, struct sink_dst);
 } sink_by_dst SEC(".maps");
 
 static __always_inline void count(struct xdp_md *ctx)
@@ -52,7 +57,7 @@ int xdp_sink_by_dst(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct xg_addr dst = {};
-	__u64 one = 1, *val;
+	struct sink_dst *val;
 
 	count(ctx);
 	if ((void *)(eth + 1) > data_end)
@@ -73,10 +78,16 @@ int xdp_sink_by_dst(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	val = bpf_map_lookup_elem(&sink_by_dst, &dst);
-	if (val)
-		*val += 1;
-	else
-		bpf_map_update_elem(&sink_by_dst, &dst, &one, BPF_NOEXIST);
+	if (val) {
+		/* Other CPUs' slots start at zero when the entry is made on one CPU. */
+		if (!val->first_ns)
+			val->first_ns = bpf_ktime_get_ns();
+		val->packets++;
+	} else {
+		struct sink_dst first = { .packets = 1, .first_ns = bpf_ktime_get_ns() };
+
+		bpf_map_update_elem(&sink_by_dst, &dst, &first, BPF_NOEXIST);
+	}
 	return XDP_DROP;
 }
 
