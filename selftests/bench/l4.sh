@@ -13,16 +13,20 @@
 #   bridged   client1, lb1 and be1 on one bridge (`topo_create l4 backends=1`): generator ->
 #             balancer -> sink namespace (be1's veth counts and drops). The bridge hop costs
 #             every forwarding case the same.
-# Cases in each: ceiling (XDP_DROP, counting, at lb1's ingress: the generator's own cost),
+# Cases: ceiling (XDP_DROP, counting, at lb1's ingress: the generator's own cost), floor
+# (one-arm only: reflect.bpf.c, swap MACs + XDP_TX, the cheapest one-arm XDP forwarder),
 # nftables (DNAT with numgen over 4 backends, conntrack; lb1 routes the frames back out),
 # xdpgw (gwd with the XDP balancer attached natively, Maglev, ipip to the same 4 backends).
 # Traffic: trafgen, 60-byte UDP frames over FLOWS flows (source ports), -n PACKETS, one process
 # pinned to CPU BENCH_CPU, through a pfifo qdisc on the generator's veth (lossless
-# back-pressure). The balancer's processing shares that CPU, so besides packets per second the
-# suite reports the marginal cost per packet, 1/pps(case) - 1/pps(ceiling). A warm-up of FLOWS
-# packets per case first creates the flows: the measured packets belong to established flows.
-# Each case runs REPEATS times, interleaved with the others; medians are reported, every run
-# is checked to have delivered all its frames to the sink.
+# back-pressure). On a veth the balancer's processing runs in the sender's softirq, on that
+# CPU: the cost per packet is the CPU time of trafgen (softirq work in its context included)
+# and of ksoftirqd on that CPU, over the packets (cpu_run.py), and the marginal cost
+# 1/pps(case) - 1/pps(ceiling) is taken from it, next to the same figure from the wall clock
+# (equal on an idle machine; the wall clock also counts whatever else runs there). A warm-up of
+# FLOWS packets per case first creates the flows: the measured packets belong to established
+# flows. Each case runs REPEATS times, interleaved with the others; medians are reported, every
+# run is checked to have delivered all its frames to the sink.
 #
 # Connections (bridged topology): selftests/tools/connrate opens CONNS connections (at most
 # CONN_SECONDS s) to the VIP, each a handshake, one request and reply, and an RST close; the
@@ -36,10 +40,9 @@
 # at default sizes (bytes_memlock from bpftool).
 #
 # Environment: REPEATS (5), PACKETS (1000000), BRIDGED_REPEATS (3), BRIDGED_PACKETS
-# (PACKETS / 2), FLOWS (65536),
-# CONNS (20000), CONN_REPEATS (3), CONN_SECONDS (5),
-# BENCH_CPU (0), TOPOLOGIES ("one-arm bridged"), BENCH_DOCS=0 to leave docs/benchmarks.md
-# alone (it is only written when both topologies ran).
+# (PACKETS / 2), FLOWS (65536), CONNS (20000), CONN_REPEATS (3), CONN_SECONDS (5), BENCH_CPU
+# (0), TOPOLOGIES ("one-arm bridged"), BENCH_DOCS=0 to leave docs/benchmarks.md alone (it is
+# only written when both topologies ran).
 # Output: progress lines starting with '#', then `bench-l4 CASE key=value ...` lines.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -134,8 +137,8 @@ EOF
 # trafgen's own send time, and CPU ns per packet (cpu_run.py: trafgen's CPU time, the softirq
 # work in its context included, plus ksoftirqd's), or fails with trafgen's last words.
 trafgen_run() {
-	local log=$TMP/trafgen.log cfg=$1 n=$2 pps wall cpu rc
-	read -r wall cpu rc < <("$HERE/cpu_run.py" "$BENCH_CPU" "$log" ip netns exec \
+	local log=$TMP/trafgen.log cfg=$1 n=$2 pps cpu rc
+	read -r _ cpu rc < <("$HERE/cpu_run.py" "$BENCH_CPU" "$log" ip netns exec \
 		"$(topo_ns client1)" taskset -c "$BENCH_CPU" trafgen -o eth0 -i "$cfg" -n "$n" -P 1 \
 		-q -Q --no-sock-mem)
 	if [ "${rc:-1}" != 0 ]; then

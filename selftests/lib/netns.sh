@@ -105,12 +105,12 @@ xg_namespaces() {
 # xg_kill_in_ns NS: ends every process still inside namespace NS (all of them are ours: the
 # namespace is). TERM, a bounded wait, then KILL.
 xg_kill_in_ns() {
-	local pids i
+	local pids
 	pids=$(ip netns pids "$1" 2>/dev/null)
 	[ -n "$pids" ] || return 0
 	# shellcheck disable=SC2086
 	kill -TERM $pids 2>/dev/null
-	for i in $(seq 1 40); do
+	for _ in $(seq 1 40); do
 		pids=$(ip netns pids "$1" 2>/dev/null)
 		[ -n "$pids" ] || return 0
 		sleep 0.05

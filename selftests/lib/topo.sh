@@ -424,10 +424,11 @@ topo_env() {
 	pairs+=("TOPO_LAYOUT=$_TOPO_LAYOUT" "TOPO_VIP4=$TOPO_VIP4" "TOPO_VIP6=$TOPO_VIP6"
 		"TOPO_VIP4_NET=$TOPO_VIP4_NET" "TOPO_VIP6_NET=$TOPO_VIP6_NET"
 		"TOPO_NODES=${_TOPO_NODES[*]}"
-		"TOPO_CLIENTS=$(echo $(topo_nodes client))" "TOPO_LBS=$(echo $(topo_nodes lb))"
-		"TOPO_BACKENDS=$(echo $(topo_nodes backend))"
-		"TOPO_GATEWAYS=$(echo $(topo_nodes gateway))"
-		"TOPO_SERVICES=$(echo $(topo_nodes service))")
+		"TOPO_CLIENTS=$(topo_nodes client | paste -sd ' ')"
+		"TOPO_LBS=$(topo_nodes lb | paste -sd ' ')"
+		"TOPO_BACKENDS=$(topo_nodes backend | paste -sd ' ')"
+		"TOPO_GATEWAYS=$(topo_nodes gateway | paste -sd ' ')"
+		"TOPO_SERVICES=$(topo_nodes service | paste -sd ' ')")
 	for n in "${_TOPO_NODES[@]}"; do
 		up=${n^^}
 		pairs+=("TOPO_${up}_NS=$(ns "$n")")
