@@ -174,22 +174,24 @@ check_eq teardown_leaves_no_root_links "${new_links:-none}" none
 # ---- a run that dies: SIGTERM cleans up by itself, kill -9 needs netns.sh clean ----
 tmp=$(tmp_dir)
 # start_run TAG: a shell that builds the l4 layout, pins a map, starts a process in be1, then
-# idles; prints its PID once ready.
+# idles; sets RUN_PID once it is ready (the shell is ours: the exit trap ends it).
 start_run() {
 	local dir=$tmp/$1
+	RUN_PID=""
 	mkdir -p "$dir"
 	bash -c '
 		. "$1/test.sh"; . "$1/netns.sh"; . "$1/topo.sh"
 		topo_create l4 || exit 1
 		bpftool map create "$(topo_bpffs lb1)/probe" type array key 4 value 4 entries 1 \
 			name xg_topo_crash || exit 1
-		bg_start be1 /dev/null sleep 30
+		bg_start be1 /dev/null sleep 60
 		echo "$BG_PID" >"$2/bg"
 		echo "$$" >"$2/pid.tmp" && mv "$2/pid.tmp" "$2/pid"
 		while :; do sleep 0.1; done' run "$LIB" "$dir" >"$dir/log" 2>&1 &
 	XG_PIDS+=("$!")
-	wait_until 15 test -s "$dir/pid" || return 1
-	cat "$dir/pid"
+	disown	# killing it is the point: no job notices for it
+	wait_until 30 test -s "$dir/pid" || return 1
+	RUN_PID=$(cat "$dir/pid")
 }
 
 gone() {
@@ -197,24 +199,30 @@ gone() {
 		! kill -0 "$2" 2>/dev/null && ! bpftool map list | grep -q xg_topo_crash
 }
 
-if pid=$(start_run term); then
-	bg=$(cat "$tmp/term/bg")
+if start_run term; then
+	pid=$RUN_PID bg=$(cat "$tmp/term/bg")
 	kill -TERM "$pid"
-	check sigterm_cleans_up_by_itself wait_until 10 gone "$pid" "$bg"
+	check sigterm_cleans_up_by_itself wait_until 30 gone "$pid" "$bg"
 else
 	t_fail sigterm_cleans_up_by_itself "the run did not start: $(tail -3 "$tmp/term/log")"
 fi
 
-if pid=$(start_run crash); then
-	bg=$(cat "$tmp/crash/bg")
+if start_run crash; then
+	pid=$RUN_PID bg=$(cat "$tmp/crash/bg")
 	kill -KILL "$pid"
 	wait_until 5 sh -c "! kill -0 $pid"
 	left=$("$LIB/netns.sh" list "$pid")
 	check_eq crash_leaves_leftovers "$(echo "$left" | grep -c "xg-$pid-")" 6
 	"$LIB/netns.sh" clean "$pid" >/dev/null
-	check crash_clean_removes_everything wait_until 5 gone "$pid" "$bg"
+	check crash_clean_removes_everything wait_until 30 gone "$pid" "$bg"
 	check_eq crash_clean_then_nothing_listed "$("$LIB/netns.sh" list "$pid")" ""
 else
 	t_fail crash_clean_removes_everything "the run did not start: $(tail -3 "$tmp/crash/log")"
 fi
+# Whatever happened above, the runs this test started leave nothing behind.
+for d in "$tmp"/term "$tmp"/crash; do
+	[ -s "$d/pid" ] || continue
+	kill -KILL "$(cat "$d/pid")" 2>/dev/null
+	"$LIB/netns.sh" clean "$(cat "$d/pid")" >/dev/null
+done
 t_done

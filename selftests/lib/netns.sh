@@ -132,6 +132,9 @@ xg_remove() {
 	for d in /tmp/"$prefix"* /sys/fs/bpf/"$prefix"*; do
 		[ -e "$d" ] || continue
 		if mountpoint -q "$d"; then
+			# Unpin first: a mount namespace made meanwhile (any `ip netns exec`, ours or
+			# not) holds a copy of this mount, and the pins would live on in it.
+			find "$d" -mindepth 1 -delete 2>/dev/null
 			umount -l "$d" 2>/dev/null
 		fi
 		rm -rf "$d"
