@@ -81,8 +81,7 @@ if topo_create l4; then
 	# Without a program on the peer the frames are lost: the check above can fail.
 	topo_peer_xdp lb1 none
 	topo_exec client1 ping -c 5 -i 0.01 -W 0.2 -q 198.18.0.2 >/dev/null
-	check l4_native_xdp_tx_lost_without_peer_prog \
-		test "$(xdp_stat xdp_tx_errors)" -ge $((err + 5)) -a "$(xdp_stat xdp_tx)" -eq "$tx"
+	check l4_native_xdp_tx_lost_without_peer_prog test "$(xdp_stat xdp_tx_errors)" -ge $((err + 5))
 	# Pins in the run's bpffs go away with the topology.
 	bpffs=$(topo_bpffs lb1)
 	map_id=$(bpftool -j map create "$bpffs/probe" type array key 4 value 4 entries 1 \
