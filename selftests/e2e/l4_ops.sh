@@ -213,7 +213,8 @@ check_eq complete_objects "$(comp "")" "$objects help version"
 check_eq complete_prefix "$(comp st)" "stats status"
 check_eq complete_services "$(comp vip del '')" "dns web web6"
 check_eq complete_backends "$(comp backend set web '')" \
-	"$BE1 $BE2 $BE3 weight drain undrain down up"
+	"$BE1 $BE2 $BE3 weight drain undrain down up check"
+check_eq complete_choice_group "$(comp backend set web "$BE1" check '')" "tcp http none inherit"
 check_eq complete_keyword_value "$(comp vip add w 1.2.3.4:80 algo '')" "maglev sh rr lc"
 check_eq complete_stats "$(comp stats w)" "web web6"
 
