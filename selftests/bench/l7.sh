@@ -579,6 +579,8 @@ write_docs() {
 			done
 		done
 		echo
+		echo "![bench-l7 chart](img/bench-l7.png)"
+		echo
 		echo "Targets (issue 10): xdpgw's CPU per request against nginx's plain proxy."
 		echo
 		echo "| target | limit | measured | verdict |"

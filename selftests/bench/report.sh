@@ -40,12 +40,20 @@ val() {
 		for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }'
 }
 
-# recorded SUITE: the run time the page recorded earlier, in seconds.
-recorded() { sed -n "s/^<!-- bench-times .*$1=\([0-9]*\).*/\1/p" "$PAGE" | head -1; }
+# recorded KEY: what the page recorded earlier for KEY (SUITE: seconds; load-SUITE: load).
+recorded() { sed -n "s/^<!-- bench-times.* $1=\([0-9.]*\).*/\1/p" "$PAGE" | head -1; }
 
-declare -A SECS
-for s in $SUITES; do SECS[$s]=$(recorded "$s"); done
-for a in "$@"; do SECS[${a%%=*}]=${a#*=}; done
+declare -A SECS LOAD
+for s in $SUITES; do
+	SECS[$s]=$(recorded "$s")
+	LOAD[$s]=$(recorded "load-$s")
+done
+for a in "$@"; do
+	case $a in
+	load-*=*) k=${a%%=*}; LOAD[${k#load-}]=${a#*=} ;;
+	*=*) SECS[${a%%=*}]=${a#*=} ;;
+	esac
+done
 
 # ---- charts ----
 
@@ -196,7 +204,10 @@ intro() {
 	echo "# xdpgw benchmarks"
 	echo
 	echo "<!-- written by selftests/bench/report.sh around the suites' own sections; edit the scripts -->"
-	echo "<!-- bench-times$(for s in $SUITES; do [ -n "${SECS[$s]}" ] && printf ' %s=%s' "$s" "${SECS[$s]}"; done) -->"
+	echo "<!-- bench-times$(for s in $SUITES; do
+		[ -n "${SECS[$s]}" ] && printf ' %s=%s' "$s" "${SECS[$s]}"
+		[ -n "${LOAD[$s]}" ] && printf ' load-%s=%s' "$s" "${LOAD[$s]}"
+	done) -->"
 	echo "Side by side with what users would pick instead, measured on the project's own"
 	echo "namespace topologies. Every figure is a median of at least 3 runs and is read against a"
 	echo "peer or a floor measured in the same run; the [closing note](#targets) lists each target."
@@ -204,7 +215,7 @@ intro() {
 	echo "## Running"
 	echo
 	echo '```sh'
-	echo "make bench        # all three suites, then the charts and this page (about 10 minutes)"
+	echo "make bench        # all three suites, then the charts and this page (under 15 minutes)"
 	echo "make bench-xdp    # one suite: selftests/bench/run.sh xdp (also l4, l7)"
 	echo "REPEATS=5 DURATION=10 make bench-l7    # each suite's knobs are in its script's header"
 	echo '```'
@@ -230,9 +241,13 @@ intro() {
 		total=$((total + ${SECS[$s]:-0}))
 	done
 	printf 'total %s |\n' "$(fmt_secs "$total")"
+	printf '| load average before each suite | '
+	for s in $SUITES; do printf 'bench-%s %s; ' "$s" "${LOAD[$s]:-?}"; done
+	printf '(on %s CPUs) |\n' "$(nproc)"
 	echo
-	echo "The machine is shared (other jobs may run during a benchmark): packets/s and"
-	echo "requests/s move with that, the ratios and the CPU time per request much less."
+	echo "The machine is shared: other jobs may run during a benchmark (the load average"
+	echo "above says how busy it was). Packets/s and requests/s move with that; the ratios"
+	echo "measured side by side, and the CPU time per request, much less."
 }
 
 {
@@ -246,7 +261,8 @@ intro() {
 			echo
 			echo "Not run yet: \`make bench-$s\`."
 		fi
-		if [ -n "${CHART[$s]}" ]; then
+		# A section may place its chart itself; otherwise it follows the section.
+		if [ -n "${CHART[$s]}" ] && ! section "$s" | grep -qF "${CHART[$s]}"; then
 			echo
 			echo "![bench-$s chart](${CHART[$s]})"
 		fi

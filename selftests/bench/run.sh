@@ -20,6 +20,7 @@ run_suite() {
 		echo "bench-$suite skipped reason=not-implemented"
 		return 0
 	fi
+	TIMES+=("load-$suite=$(cut -d' ' -f1 /proc/loadavg)")
 	t0=$(date +%s)
 	timeout --kill-after=30 "$SUITE_TIMEOUT" bash "$script"
 	rc=$?
