@@ -240,7 +240,7 @@ static const struct cli_cmd backend_cmds[] = {
 	{ "del", "NAME ADDR", "remove a backend; its flows move to the others", backend_del },
 	{ "set",
 	  "NAME ADDR weight W | drain | undrain | down | up | "
-	  "check { tcp | http | none | inherit } [FIELD VALUE]...",
+	  "check [tcp|http|none|inherit] [FIELD VALUE]...",
 	  "change the weight; drain (no new flows, existing ones stay); down (flows move away); "
 	  "the backend's own health check",
 	  backend_set },

@@ -7,7 +7,7 @@
 
 /* Fields: port P, interval D, timeout D, rise N, fall N, encap on|off, method M, path PATH,
  * host HOST, status LIST, body TEXT (docs/health.md). */
-#define CLI_CHECK_GRAMMAR "check { tcp | http | none } [FIELD VALUE]..."
+#define CLI_CHECK_GRAMMAR "check [tcp|http|none] [FIELD VALUE]..."
 
 enum cli_check_mode {
 	CHECK_ADD,	/* vip add: a new check, nothing to clear */

@@ -194,6 +194,22 @@ check_eq direct_port_still_open "$(topo_exec lb1 curl -s -m 1 "http://${IP[be3]}
 topo_exec be3 "$GWCTL" --bpffs "$(topo_bpffs be3)" decap attach eth0 || t_fail decap_attach_be3
 wait_until 5 state_is be3 up || t_fail encap_recovers "$(G backend show web)"
 
+# ---- IPv6 through IP6IP6: the same catch ----
+for b in be1 be2 be3; do
+	bg_start $b "$T/$b.v6.log" "$UPSTREAM" --listen "[::]:8080" --body "$b"
+	wait_listen $b 8080 || t_fail "listen_v6_$b"
+done
+check vip6_add G vip add web6 "[$TOPO_VIP6]:8080" check tcp encap on interval ${INTERVAL_MS}ms timeout 200ms fall $FALL
+for b in be1 be2 be3; do G backend add web6 "$(topo_addr $b 6)" || t_fail "backend6_add_$b"; done
+hc6_is() { test "$(G -j backend show web6 | jq -r ".[] | select(.addr == \"$(topo_addr $1 6)\") | .health.state")" = "$2"; }
+for b in be1 be2 be3; do wait_until 5 hc6_is $b up || t_fail "encap6_up_$b" "$(G backend show web6)"; done
+topo_exec be2 "$GWCTL" --bpffs "$(topo_bpffs be2)" decap detach eth0 || t_fail decap_detach_be2
+wait_until 5 hc6_is be2 down && t_ok encap6_catches_missing_decap ||
+	t_fail encap6_catches_missing_decap "$(G backend show web6)"
+topo_exec be2 "$GWCTL" --bpffs "$(topo_bpffs be2)" decap attach eth0 || t_fail decap_attach_be2
+wait_until 5 hc6_is be2 up || t_fail encap6_recovers "$(G backend show web6)"
+check vip6_del G vip del web6
+
 # ---- a backend's own check: an http body that must contain a word ----
 check be3_override G backend set web "${IP[be3]}" check http path / body be3
 wait_until 5 hc_is be3 up || t_fail body_found "$(G backend show web)"
