@@ -126,13 +126,17 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Jitter only: xorshift64*, seeded once (a syscall per round would cost more than it). */
 static uint32_t rnd32(void)
 {
-	uint32_t v = 0;
+	static uint64_t x;
 
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
-		v = (uint32_t)mono_us() * 2654435761u;
-	return v;
+	if (!x && (getrandom(&x, sizeof(x), GRND_NONBLOCK) != sizeof(x) || !x))
+		x = mono_us() | 1;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	return (uint32_t)((x * 2685821657736338717ull) >> 32);
 }
 
 static const char *item_label(const struct hc_item *it, char *buf, size_t len)
