@@ -14,6 +14,9 @@
 t_init health_l4
 need_root health_l4
 
+# The sanitizer builds (make test-e2e builds them) catch memory errors of the checker's paths.
+[ -x "$BUILD/asan/gwd" ] && GWD=$BUILD/asan/gwd
+[ -x "$BUILD/asan/gwctl" ] && GWCTL=$BUILD/asan/gwctl
 UPSTREAM=$BUILD/tools/upstream
 [ -x "$UPSTREAM" ] || { t_fail setup "$UPSTREAM missing (make tools)"; exit 1; }
 topo_create l4 backends=3 || { t_fail setup "topology"; exit 1; }
@@ -230,5 +233,6 @@ check check_none G vip set web check none
 wait_until 5 state_is be1 up || t_fail none_trusts_again "$(G backend show web)"
 check_eq none_is_disabled "$(health state be1)" disabled
 
-bg_stop "$GWD_PID"
+bg_stop "$GWD_PID" TERM
+check_eq gwd_clean_exit "$(grep -c 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' "$T/gwd.log")" 0
 t_done
