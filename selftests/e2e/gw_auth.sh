@@ -152,8 +152,13 @@ gcurl -D "$GW_TMP/h" -o /dev/null "$U/basic"
 check basic_challenge grep -qi '^www-authenticate: Basic realm="staff", charset="UTF-8"' "$GW_TMP/h"
 check_eq basic_ok "$(gcurl -u 'alice:s3cret pass' "$U/basic" | field 'd["headers"]["x-consumer-id"]')" "alice"
 check_eq basic_ok_cached "$(code -u 'alice:s3cret pass' "$U/basic")" "200"
+hashes() { gw_metrics | awk '$1 == "xdpgw_gateway_basic_auth_hash_checks_total" {print $2}'; }
+h0=$(hashes)
 check_eq basic_bad_password "$(code -u 'alice:s3cret' "$U/basic")" "401"
 check_eq basic_unknown_user "$(code -u 'carol:s3cret pass' "$U/basic")" "401"
+# Both refusals cost one password hash: an unknown user is not answered faster.
+check_eq basic_unknown_user_hashed "$(($(hashes) - h0))" "2"
+check basic_cache_used test "$(gw_metrics | awk '$1 == "xdpgw_gateway_basic_auth_cache_hits_total" {print $2}')" -ge 1
 check_eq basic_malformed "$(code -H 'Authorization: Basic !!!' "$U/basic")" "401"
 
 # ---- jwt ----

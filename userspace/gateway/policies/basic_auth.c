@@ -78,6 +78,8 @@ static struct {
 } pool = { .once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER,
 	   .cond = PTHREAD_COND_INITIALIZER };
 
+static uint64_t n_checks, n_cache_hits;
+
 static void job_put(struct pw_job *j)
 {
 	if (atomic_fetch_sub(&j->refs, 1) != 1)
@@ -107,6 +109,7 @@ static void *checker_main(void *arg)
 		pool.queued--;
 		pthread_mutex_unlock(&pool.lock);
 		out = cd ? crypt_r(j->password, j->hash, cd) : NULL;
+		__atomic_fetch_add(&n_checks, 1, __ATOMIC_RELAXED);
 		atomic_store(&j->ok, out && out[0] != '*' && strlen(out) == strlen(j->hash) &&
 					     !CRYPTO_memcmp(out, j->hash, strlen(j->hash)));
 		if (cd)
@@ -359,6 +362,7 @@ static enum gw_policy_verdict basic_auth_request(void *inst, struct gw_ctx *c)
 	auth_sha256(buf, 16 + n, key);
 	who = cache_get(ba, key);
 	if (who) {
+		__atomic_fetch_add(&n_cache_hits, 1, __ATOMIC_RELAXED);
 		OPENSSL_cleanse(buf, sizeof(buf));
 		succeed(c, ba, who);
 		return GW_POLICY_CONTINUE;
@@ -374,11 +378,27 @@ static enum gw_policy_verdict basic_auth_request(void *inst, struct gw_ctx *c)
 	}
 }
 
+static void basic_auth_metrics(FILE *out)
+{
+	fprintf(out,
+		"# HELP xdpgw_gateway_basic_auth_hash_checks_total Password hashes computed (unknown "
+		"users included: they cost the same).\n"
+		"# TYPE xdpgw_gateway_basic_auth_hash_checks_total counter\n"
+		"xdpgw_gateway_basic_auth_hash_checks_total %llu\n"
+		"# HELP xdpgw_gateway_basic_auth_cache_hits_total Requests admitted from the cache "
+		"of successful checks.\n"
+		"# TYPE xdpgw_gateway_basic_auth_cache_hits_total counter\n"
+		"xdpgw_gateway_basic_auth_cache_hits_total %llu\n",
+		(unsigned long long)__atomic_load_n(&n_checks, __ATOMIC_RELAXED),
+		(unsigned long long)__atomic_load_n(&n_cache_hits, __ATOMIC_RELAXED));
+}
+
 static const struct gw_policy_ops basic_auth_ops = {
 	.name = "basic-auth",
 	.compile = basic_auth_compile,
 	.free = basic_auth_free,
 	.on_request = basic_auth_request,
+	.metrics = basic_auth_metrics,
 };
 
 GW_POLICY_REGISTER(basic_auth_ops)
