@@ -311,16 +311,17 @@ static void record(struct health *h, struct hc_item *it, bool ok, uint32_t laten
 	fmt_age(since && now > since ? now - since : 0, age, sizeof(age));
 	if (ch == HC_WENT_DOWN) {
 		it->went_down++;
-		log_warn("health: %s is down after %u failed checks (%s; was %s for %s)",
-			 item_label(it, lbl, sizeof(lbl)), it->sm.fail_run, it->last_error,
-			 hc_state_name(before), age);
+		log_warn("health: %s is down after %u failed check%s (%s; was %s for %s)",
+			 item_label(it, lbl, sizeof(lbl)), it->sm.fail_run,
+			 it->sm.fail_run == 1 ? "" : "s", it->last_error, hc_state_name(before), age);
 		push(h, it, true);
 	} else if (ch == HC_WENT_UP) {
 		it->went_up++;
 		if (before == XG_HC_DOWN)
-			log_info("health: %s is up after %u passed checks (%.1f ms; was down for %s)",
-				 item_label(it, lbl, sizeof(lbl)), it->sm.ok_run, latency_us / 1000.0,
-				 age);
+			log_info("health: %s is up after %u passed check%s (%.1f ms; was down for "
+				 "%s)",
+				 item_label(it, lbl, sizeof(lbl)), it->sm.ok_run,
+				 it->sm.ok_run == 1 ? "" : "s", latency_us / 1000.0, age);
 		else
 			log_info("health: %s is up (first check passed in %.1f ms)",
 				 item_label(it, lbl, sizeof(lbl)), latency_us / 1000.0);
