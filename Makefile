@@ -65,7 +65,7 @@ BENCH_SRCS := $(wildcard selftests/bench/*.c)
 BENCHES := $(patsubst %.c,$(BUILD)/bench/%,$(notdir $(BENCH_SRCS)))
 
 .PHONY: all deps build asan tests tools benches clean test test-unit test-e2e demo bench bench-xdp \
-	bench-l4 bench-l7 fuzz fuzz-xdp soak format
+	bench-l4 bench-l7 fuzz fuzz-xdp fuzzers soak format
 
 all: deps
 	$(Q)$(MAKE) --no-print-directory build
@@ -143,7 +143,7 @@ $(BUILD)/tools/gwgate: $(call objs,release,$(GWD_SRCS))
 
 # ---- tests ----
 test: deps
-	$(Q)$(MAKE) --no-print-directory build asan tests
+	$(Q)$(MAKE) --no-print-directory build asan tests fuzzers
 	$(Q)selftests/run.sh all
 
 test-unit: deps
@@ -155,6 +155,31 @@ test-e2e: deps
 	$(Q)selftests/run.sh e2e
 
 # ---- fuzzing ----
+# libFuzzer targets: selftests/fuzz/fuzz_*.c, with the code they reach, built by clang with
+# coverage and ASan+UBSan under $(BUILD)/fuzz/ (binaries in $(BUILD)/fuzzers/).
+FUZZ_SRCS := $(wildcard selftests/fuzz/fuzz_*.c)
+FUZZERS := $(patsubst selftests/fuzz/%.c,$(BUILD)/fuzzers/%,$(FUZZ_SRCS))
+CFLAGS_fuzz = -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=undefined $(CFLAGS_BASE) -Wno-unknown-warning-option
+
+$(BUILD)/fuzz/%.o: %.c | $(SKELS)
+	$(call msg,CLANG,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CFLAGS_fuzz) -c $< -o $@
+
+$(BUILD)/fuzzers/%: $(BUILD)/fuzz/selftests/fuzz/%.o $(call objs,fuzz,$(GWD_SRCS) $(LIB_SRCS))
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -fsanitize=fuzzer,address,undefined $^ $(PKG_LIBS) -o $@
+
+fuzzers: $(FUZZERS)
+
+# Each target for FUZZ_SECONDS (default 60) on its corpus; crashes are reported with the input.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory fuzzers
+	$(Q)selftests/fuzz/run.sh long $(FUZZ_SECONDS)
+
 # Differential fuzzing of the datapath against the reference model, more frames than the
 # make-test run and a fresh seed; mismatches are written as fixtures test_lb_fixtures replays.
 FUZZ_XDP_PACKETS ?= 2000000

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Runs the test suites and prints one closing line: "N passed, N failed, N skipped".
-#   selftests/run.sh all|unit|e2e [NAME_FILTER]
+#   selftests/run.sh all|unit|fuzz|e2e [NAME_FILTER]
 # Each test program prints "ok|FAIL|skip SUITE/NAME..." lines; a program that exits non-zero
 # without a FAIL line (a crash, a sanitizer report) counts as one failure.
 set -u
@@ -55,6 +55,17 @@ run_unit() {
 	done
 }
 
+# libFuzzer targets ($BUILD/fuzzers, `make fuzzers`): regressions, then a few seconds each.
+run_fuzz() {
+	local t
+	for t in "$BUILD"/fuzzers/fuzz_*; do
+		[ -x "$t" ] || continue
+		matches "$(basename "$t")" || continue
+		run_one "$(basename "$t")" "$ROOT/selftests/fuzz/run.sh" short "${FUZZ_SECONDS:-3}" \
+			"${t##*/fuzz_}"
+	done
+}
+
 run_e2e() {
 	local t
 	"$ROOT/selftests/lib/netns.sh" clean >/dev/null 2>&1
@@ -67,9 +78,10 @@ run_e2e() {
 start=$(date +%s)
 case "$WHAT" in
 unit) run_unit ;;
+fuzz) run_fuzz ;;
 e2e) run_e2e ;;
-all) run_unit; run_e2e ;;
-*) echo "usage: $0 all|unit|e2e [FILTER]" >&2; exit 2 ;;
+all) run_unit; run_fuzz; run_e2e ;;
+*) echo "usage: $0 all|unit|fuzz|e2e [FILTER]" >&2; exit 2 ;;
 esac
 
 echo "# $WHAT suites took $(($(date +%s) - start))s; logs in $LOGS"

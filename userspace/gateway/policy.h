@@ -183,7 +183,7 @@ void gw_ctx_on_abort(struct gw_ctx *c, void (*cb)(void *data), void *data);
  * Waking a pending request from another thread (request coalescing): gw_ctx_waker(c) names
  * c's worker; gw_worker_post(waker, fn, arg) runs fn(arg) on that worker's thread soon, where
  * fn may call gw_ctx_resume(). Callable from any thread while the worker runs requests (the
- * pending request keeps it running). Returns 0 or -ENOMEM.
+ * pending request keeps it running). Returns 0, -ENOMEM, or -ESRCH once the worker is gone.
  */
 struct gw_worker;
 struct gw_worker *gw_ctx_waker(struct gw_ctx *c);

@@ -145,6 +145,7 @@ struct gw_worker {
 	time_t timestr_sec;
 	atomic_int stop;
 	atomic_int done;
+	bool rx_gone;		/* rx unregistered (under the server's rx_lock): send nothing */
 	bool stopping;
 	struct gw_wlocal *locals;	/* gw_ctx_worker_local objects */
 };

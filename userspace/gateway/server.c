@@ -42,6 +42,9 @@ struct gw_workerset {
 
 struct gw_server {
 	pthread_mutex_t lock;
+	/* Held while a message is sent to a worker and while a worker gives up its receiver, so
+	 * that nothing is sent to a receiver that is gone (rx_gone). */
+	pthread_mutex_t rx_lock;
 	struct gw_config *cfg;
 	struct gw_workerset *set, *retiring;
 	struct gw_tstate *tstates;
@@ -319,6 +322,21 @@ static void on_message(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
 	gw_worker_sync_config(w);
 }
 
+/* Sends m to w unless w has already given up its receiver (then m is freed: -ESRCH). */
+static int send_to(struct gw_worker *w, struct wmsg *m)
+{
+	bool gone;
+
+	pthread_mutex_lock(&w->srv->rx_lock);
+	gone = w->rx_gone;
+	if (!gone)
+		h2o_multithread_send_message(&w->rx, &m->super);
+	pthread_mutex_unlock(&w->srv->rx_lock);
+	if (gone)
+		free(m);
+	return gone ? -ESRCH : 0;
+}
+
 int gw_worker_post(struct gw_worker *w, void (*fn)(void *arg), void *arg)
 {
 	struct wmsg *m = calloc(1, sizeof(*m));
@@ -327,8 +345,7 @@ int gw_worker_post(struct gw_worker *w, void (*fn)(void *arg), void *arg)
 		return -ENOMEM;
 	m->fn = fn;
 	m->arg = arg;
-	h2o_multithread_send_message(&w->rx, &m->super);
-	return 0;
+	return send_to(w, m);
 }
 
 static void wake(struct gw_worker *w)
@@ -336,7 +353,7 @@ static void wake(struct gw_worker *w)
 	struct wmsg *m = calloc(1, sizeof(*m));
 
 	if (m)
-		h2o_multithread_send_message(&w->rx, &m->super);
+		send_to(w, m);
 }
 
 static void worker_drain(struct gw_worker *w)
@@ -418,6 +435,9 @@ static void *worker_main(void *arg)
 		if (w->cur)
 			gw_wver_release(w->cur);
 		w->cur = NULL;
+		pthread_mutex_lock(&w->srv->rx_lock);
+		w->rx_gone = true;
+		pthread_mutex_unlock(&w->srv->rx_lock);
 		h2o_multithread_unregister_receiver(w->ctx.queue, &w->rx);
 		gw_timeouts_dispose(&w->tmo);
 		h2o_context_dispose(&w->ctx);
@@ -616,6 +636,7 @@ struct gw_server *gw_server_start(struct gw_config *cfg, char *err, size_t errle
 		return NULL;
 	}
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->rx_lock, NULL);
 	if (bind_config(srv, cfg)) {
 		snprintf(err, errlen, "gateway: out of memory");
 		goto fail;
@@ -704,6 +725,7 @@ void gw_server_stop(struct gw_server *srv)
 	}
 	gw_config_put(srv->cfg);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->rx_lock);
 	free(srv);
 }
 
