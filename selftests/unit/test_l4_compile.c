@@ -212,3 +212,36 @@ TEST(missing_running_link_is_kept)
 	ASSERT_STREQ(err.msg, "l4.links[gone1]: no such interface");
 	l4_compiled_free(running);
 }
+
+TEST(canonicalise_rewrites_spellings_only)
+{
+	json_t *sec = json_loads(
+		"{\"services\": [{\"name\": \"web\", \"vip\": \"198.18.100.1:80\", \"backends\": "
+		"[{\"addr\": \"2001:0002:0::30\"}, {\"addr\": \"198.18.0.31\"}, {\"addr\": "
+		"\"not-an-address\"}]}, {\"name\": \"v6\", \"vip\": \"[2001:2:0:100:0::1]:443/udp\"}, "
+		"{\"name\": \"bad\", \"vip\": \"198.18.100.300:80\"}, {\"name\": \"all\", \"vip\": "
+		"\"198.18.100.2/udp\"}, 7]}",
+		0, NULL);
+	json_t *svcs, *bes;
+
+	if (!ASSERT_NOT_NULL(sec))
+		return;
+	l4_canonicalise(sec);
+	svcs = json_object_get(sec, "services");
+	bes = json_object_get(json_array_get(svcs, 0), "backends");
+	ASSERT_STREQ(json_string_value(json_object_get(json_array_get(svcs, 0), "vip")),
+		     "198.18.100.1:80/tcp");
+	ASSERT_STREQ(json_string_value(json_object_get(json_array_get(bes, 0), "addr")), "2001:2::30");
+	ASSERT_STREQ(json_string_value(json_object_get(json_array_get(bes, 1), "addr")),
+		     "198.18.0.31");
+	/* what does not parse is left for compile to report as written */
+	ASSERT_STREQ(json_string_value(json_object_get(json_array_get(bes, 2), "addr")),
+		     "not-an-address");
+	ASSERT_STREQ(json_string_value(json_object_get(json_array_get(svcs, 1), "vip")),
+		     "[2001:2:0:100::1]:443/udp");
+	ASSERT_STREQ(json_string_value(json_object_get(json_array_get(svcs, 2), "vip")),
+		     "198.18.100.300:80");
+	ASSERT_STREQ(json_string_value(json_object_get(json_array_get(svcs, 3), "vip")),
+		     "198.18.100.2/udp");
+	json_decref(sec);
+}

@@ -124,13 +124,21 @@ int gwd_check_sections(struct gwd *gwd, const json_t *doc, struct gwd_err *err)
 	return 0;
 }
 
-/* Compiles every module's section of doc into out[]; on error frees what it made. */
-static int compile_all(struct gwd *gwd, const json_t *doc, void **out, struct gwd_err *err)
+/* Compiles every module's section of doc into out[]; on error frees what it made. Sections
+ * are canonicalised first (the candidate belongs to the change, so it may be edited). */
+static int compile_all(struct gwd *gwd, json_t *doc, void **out, struct gwd_err *err)
 {
 	int ret = gwd_check_sections(gwd, doc, err);
 
 	if (ret)
 		return ret;
+	for (size_t i = 0; i < gwd->n_mods; i++) {
+		const struct gwd_module *m = gwd->mods[i].mod;
+		json_t *sec = m->section ? json_object_get(doc, m->section) : NULL;
+
+		if (sec && m->canonicalise)
+			m->canonicalise(sec);
+	}
 	for (size_t i = 0; i < gwd->n_mods; i++) {
 		const struct gwd_module *m = gwd->mods[i].mod;
 		const json_t *sec = m->section ? json_object_get(doc, m->section) : NULL;

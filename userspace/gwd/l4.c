@@ -1081,6 +1081,7 @@ const struct gwd_module l4_module = {
 	.free = l4_mod_free,
 	.collections = l4_collections,
 	.routes = l4_routes,
+	.canonicalise = l4_canonicalise,
 	.status = l4_mod_status,
 	.metrics = l4_mod_metrics,
 };

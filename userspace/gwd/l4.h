@@ -87,6 +87,8 @@ struct l4_limits {
 struct l4_compiled *l4_compile(const json_t *sec, const struct l4_limits *lim,
 			       struct gwd_err *err);
 void l4_compiled_free(struct l4_compiled *c);
+/* Rewrites the section's VIPs and backend addresses in canonical form (those that parse). */
+void l4_canonicalise(json_t *sec);
 
 const struct l4_service_cfg *l4_service_find(const struct l4_compiled *c, const char *name);
 const struct l4_backend_cfg *l4_backend_find(const struct l4_service_cfg *s,

@@ -296,6 +296,41 @@ static int compile_services(const json_t *sec, const struct l4_limits *lim, stru
 	return 0;
 }
 
+static void canonical_string(json_t *obj, const char *field, bool endpoint)
+{
+	const char *v = json_string_value(json_object_get(obj, field));
+	char buf[ADDR_STRLEN + 16], cause[160];
+	struct endpoint ep;
+	struct xg_addr a;
+	uint8_t fam;
+
+	if (!v)
+		return;
+	if (endpoint && endpoint_parse(v, &ep, cause, sizeof(cause)) == 0)
+		endpoint_fmt(&ep, buf);
+	else if (!endpoint && addr_parse(v, &a, &fam) == 0)
+		addr_fmt(&a, fam, buf);
+	else
+		return;
+	if (strcmp(v, buf))
+		json_object_set_new(obj, field, json_string(buf));
+}
+
+void l4_canonicalise(json_t *sec)
+{
+	json_t *svc, *be;
+	size_t i, j;
+
+	json_array_foreach (json_object_get(sec, "services"), i, svc) {
+		if (!json_is_object(svc))
+			continue;
+		canonical_string(svc, "vip", true);
+		json_array_foreach (json_object_get(svc, "backends"), j, be)
+			if (json_is_object(be))
+				canonical_string(be, "addr", false);
+	}
+}
+
 struct l4_compiled *l4_compile(const json_t *sec, const struct l4_limits *lim,
 			       struct gwd_err *err)
 {

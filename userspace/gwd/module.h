@@ -88,6 +88,13 @@ struct gwd_module {
 	int (*apply)(void *priv, const void *compiled, const void *old, struct gwd_err *err);
 	/* Releases a compiled object (NULL is a no-op). */
 	void (*free)(void *compiled);
+	/*
+	 * Optional. Rewrites values of the candidate's section (never NULL here) into their
+	 * canonical spelling before compile and diff ("198.18.0.10:80" -> "198.18.0.10:80/tcp"),
+	 * so that spelling differences are not changes. Values it can not parse stay as they are
+	 * (compile reports them).
+	 */
+	void (*canonicalise)(json_t *section);
 
 	const struct gwd_collection *collections; /* optional, ends with { .path = NULL } */
 	const struct admin_route *routes;	   /* optional, ends with { .path = NULL } */
