@@ -160,10 +160,13 @@ static int upstream_show(int argc, char **argv)
 			const char *addr = json_string_value(json_object_get(t, "addr")) ?: "";
 			json_t *st = target_state(status, name, addr), *wj = json_object_get(t, "weight");
 			long long w = wj ? json_integer_value(wj) : 100;
+			const char *breaker = st ? json_string_value(json_object_get(st, "breaker"))
+						 : NULL;
 			const char *state = !st ? "unknown"
-					    : json_is_true(json_object_get(st, "usable")) ? "up"
-					    : json_is_true(json_object_get(st, "ejected")) ? "ejected"
-					    : w == 0 ? "drained" : "down";
+					    : !json_is_true(json_object_get(st, "usable")) ?
+					      (json_is_true(json_object_get(st, "ejected")) ? "ejected"
+					       : w == 0 ? "drained" : "down")
+					    : breaker && strcmp(breaker, "closed") ? breaker : "up";
 			long long inflight = st ? json_integer_value(json_object_get(st, "in_flight")) : 0;
 
 			open_json_object(NULL);
@@ -171,6 +174,8 @@ static int upstream_show(int argc, char **argv)
 			print_int(PRINT_JSON, "weight", NULL, w);
 			print_string(PRINT_JSON, "state", NULL, state);
 			print_int(PRINT_JSON, "in_flight", NULL, inflight);
+			if (breaker)
+				print_string(PRINT_JSON, "breaker", NULL, breaker);
 			close_json_object();
 			if (!print_is_json())
 				print_text("%-16s %-5s %-24s %6lld %-9s %8lld\n", name, algo, addr, w,
@@ -192,7 +197,7 @@ static const struct cli_cmd upstream_cmds[] = {
 	{ "del", "POOL [ADDR:PORT]", "remove a target, or the whole pool", upstream_del },
 	{ "set", "POOL ADDR:PORT weight W", "change a target's weight (0 drains it)",
 	  upstream_set },
-	{ "show", "[POOL]", "list pools, targets, health and in-flight requests", upstream_show },
+	{ "show", "[POOL]", "list pools, targets, health, circuit breakers and in-flight requests", upstream_show },
 	{ NULL },
 };
 

@@ -391,6 +391,35 @@ static int compile_health(struct cctx *c, const char *upath, const json_t *hj,
 	return 0;
 }
 
+static int compile_breaker(struct cctx *c, const char *upath, const json_t *bj,
+			   struct gw_breaker_cfg *b)
+{
+	static const char *const fields[] = { "failures", "error_ratio", "window_ms",
+		"min_requests", "open_ms", "half_open_requests", "on_5xx", NULL };
+	json_t *ratio = json_object_get(bj, "error_ratio");
+	char path[220];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s.circuit_breaker", upath);
+	if ((ret = check_fields(c, path, bj, fields)) ||
+	    (ret = get_u32(c, path, bj, "failures", 0, 100000, ratio ? 0 : 5, &b->failures)) ||
+	    (ret = get_u32(c, path, bj, "window_ms", 100, 3600000, 10000, &b->window_ms)) ||
+	    (ret = get_u32(c, path, bj, "min_requests", 1, 1000000, 20, &b->min_requests)) ||
+	    (ret = get_u32(c, path, bj, "open_ms", 100, 3600000, 10000, &b->open_ms)) ||
+	    (ret = get_u32(c, path, bj, "half_open_requests", 1, 1000, 1,
+			   &b->half_open_requests)) ||
+	    (ret = get_bool(c, path, bj, "on_5xx", true, &b->on_5xx)))
+		return ret;
+	if (ratio && (!json_is_number(ratio) || json_number_value(ratio) <= 0 ||
+		      json_number_value(ratio) > 1))
+		return fail(c, "%s.error_ratio: must be a number above 0 and at most 1", path);
+	b->error_ratio = ratio ? json_number_value(ratio) : 0;
+	if (!b->failures && !b->error_ratio)
+		return fail(c, "%s: needs failures or error_ratio to ever open", path);
+	b->enabled = true;
+	return 0;
+}
+
 static int compile_targets(struct cctx *c, const char *upath, const json_t *arr,
 			   struct gw_upstream *u)
 {
@@ -450,7 +479,7 @@ static int compile_upstream(struct cctx *c, struct gw_config *cfg, const json_t 
 {
 	static const char *const fields[] = { "name", "algorithm", "hash_on", "hash_key", "targets",
 		"retries", "connect_timeout_ms", "response_timeout_ms", "keepalive", "health_check",
-		"passive", NULL };
+		"passive", "circuit_breaker", NULL };
 	static const char *const ka_fields[] = { "max_idle", "idle_timeout_ms", NULL };
 	static const char *const pass_fields[] = { "failures", "eject_ms", "on_5xx", NULL };
 	struct gw_upstream *u = &cfg->upstreams[i];
@@ -539,6 +568,9 @@ static int compile_upstream(struct cctx *c, struct gw_config *cfg, const json_t 
 		goto out;
 	v = json_object_get(uj, "health_check");
 	if (v && (ret = compile_health(c, path, v, &u->hc)))
+		goto out;
+	v = json_object_get(uj, "circuit_breaker");
+	if (v && (ret = compile_breaker(c, path, v, &u->breaker)))
 		goto out;
 	ret = gw_balancer_build(u);
 out:

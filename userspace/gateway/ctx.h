@@ -21,6 +21,7 @@ struct gw_ctx {
 	uint16_t tried[GW_MAX_TRIES];
 	uint8_t ntried;
 	bool idempotent, stale_retried;
+	bool cb_pending, cb_trial;	/* the call holds a circuit-breaker slot (a trial) */
 	uint64_t t_start_us, t_up_start_us, t_up_us;
 	h2o_iovec_t path_up;	/* path and query sent upstream */
 	h2o_iovec_t reqid;

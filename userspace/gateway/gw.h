@@ -20,6 +20,7 @@
 #define GW_MAX_ROUTES 4096
 #define GW_ADDRLEN 64
 #define GW_HIST_BUCKETS 14
+#define GW_BREAKER_BUCKETS 10	/* the error-ratio window, in slices */
 
 /* Relaxed per-worker counters: one writer, racy readers; no locked instruction. */
 #define GW_CTR_ADD(x, v) __atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
@@ -97,6 +98,17 @@ struct gw_passive_cfg {
 	bool on_5xx;		/* count 5xx responses as failures (connect errors always count) */
 };
 
+/* Circuit breaker of each target of an upstream (breaker.c). */
+struct gw_breaker_cfg {
+	bool enabled;
+	uint32_t failures;	/* consecutive failures that open it; 0: not this way */
+	double error_ratio;	/* failed/total over the window that opens it; 0: not this way */
+	uint32_t window_ms, min_requests;
+	uint32_t open_ms;	/* how long it stays open before trials */
+	uint32_t half_open_requests;	/* trials at a time, and successes that close it */
+	bool on_5xx;		/* 5xx responses count as failures (errors and timeouts always do) */
+};
+
 struct gw_ring_point {
 	uint64_t hash;
 	uint32_t target;
@@ -115,6 +127,7 @@ struct gw_upstream {
 	uint32_t keepalive_max_idle, keepalive_idle_ms;
 	struct gw_health_cfg hc;
 	struct gw_passive_cfg passive;
+	struct gw_breaker_cfg breaker;
 	uint16_t *rr_sched;	/* smooth weighted round-robin order */
 	uint32_t rr_len;
 	struct gw_ring_point *ring;	/* consistent-hash ring, sorted */
@@ -237,6 +250,17 @@ struct gw_tstate {
 	atomic_uint fails;	/* consecutive passive failures */
 	atomic_uint_least64_t ejected_until;	/* gw_now_ms() */
 	atomic_int retired;	/* no longer in the current config */
+	/* circuit breaker (breaker.c); state persists across config versions */
+	atomic_int cb_state;	/* enum gw_breaker_state */
+	atomic_uint cb_fails;	/* consecutive failures while closed */
+	atomic_uint cb_trials;	/* half-open trial calls in flight */
+	atomic_uint cb_trial_ok;	/* successful trials since half-open */
+	atomic_uint_least64_t cb_open_until;	/* gw_now_ms() */
+	atomic_uint_least64_t cb_opened;	/* times it opened */
+	struct {
+		atomic_uint_least64_t epoch;
+		atomic_uint total, failed;
+	} cb_win[GW_BREAKER_BUCKETS];
 	/* health checker's own fields (one thread) */
 	uint64_t hc_next_at;
 	struct hc_sm hc;	/* rise/fall verdict (lib/hc.h, shared with gwd's L4 checks) */
@@ -271,6 +295,29 @@ static inline bool gw_target_usable(const struct gw_target *t, uint64_t now_ms)
 	return t->weight > 0 && !atomic_load_explicit(&st->down, memory_order_relaxed) &&
 	       atomic_load_explicit(&st->ejected_until, memory_order_relaxed) <= now_ms;
 }
+
+/* ---- breaker.c: circuit breaker per target ---- */
+enum gw_breaker_state { GW_BREAKER_CLOSED, GW_BREAKER_OPEN, GW_BREAKER_HALF_OPEN };
+
+/* Whether the breaker lets a call to t through now (no side effect; true when disabled). */
+bool gw_breaker_allows(const struct gw_upstream *u, const struct gw_target *t, uint64_t now);
+/*
+ * Takes a call: open -> half-open once the open time is over, and in half-open one of the
+ * trial slots (*trial set). Returns false when refused (the slots went to other calls).
+ */
+bool gw_breaker_acquire(const struct gw_upstream *u, const struct gw_target *t, uint64_t now,
+			bool *trial);
+/* The outcome of a call taken with gw_breaker_acquire: may open or close the breaker. */
+void gw_breaker_result(const struct gw_upstream *u, const struct gw_target *t, bool failed,
+		       bool trial, uint64_t now);
+/* A call taken with gw_breaker_acquire ended without an outcome (cancelled). */
+void gw_breaker_release(const struct gw_target *t, bool trial);
+/*
+ * When no target of u takes calls and at least one is refused only by its open breaker:
+ * milliseconds until the first one half-opens (at least 1). 0 otherwise.
+ */
+uint64_t gw_breaker_retry_after(const struct gw_upstream *u, uint64_t now);
+const char *gw_breaker_state_name(const struct gw_tstate *st);
 
 /* ---- jsonerr.c ---- */
 /* Writes {"error":{"status":N,"code":"...","message":"..."}} into buf; returns its length. */

@@ -313,6 +313,40 @@ static void policy_metrics(const struct gw_policy_ops *ops, void *arg)
 		ops->metrics(arg);
 }
 
+static void breaker_metrics(const struct gw_config *cfg, FILE *out)
+{
+	static const char *const states[] = { "closed", "open", "half_open" };
+	static const char *const names[] = { "closed", "open", "half-open" };
+	size_t i, j;
+	int k;
+
+	fputs("# HELP xdpgw_gateway_upstream_breaker_state Circuit breaker state per target "
+	      "(1 for the current state).\n"
+	      "# TYPE xdpgw_gateway_upstream_breaker_state gauge\n", out);
+	for (i = 0; cfg && i < cfg->nupstreams; i++)
+		for (j = 0; cfg->upstreams[i].breaker.enabled && j < cfg->upstreams[i].ntargets; j++)
+			for (k = 0; k < 3; k++) {
+				const struct gw_target *t = &cfg->upstreams[i].targets[j];
+
+				fputs("xdpgw_gateway_upstream_breaker_state{upstream=\"", out);
+				label(out, cfg->upstreams[i].name);
+				fprintf(out, "\",target=\"%s\",state=\"%s\"} %d\n", t->addr, states[k],
+					!strcmp(gw_breaker_state_name(t->st), names[k]));
+			}
+	fputs("# HELP xdpgw_gateway_upstream_breaker_opened_total Times a target's circuit "
+	      "breaker opened.\n"
+	      "# TYPE xdpgw_gateway_upstream_breaker_opened_total counter\n", out);
+	for (i = 0; cfg && i < cfg->nupstreams; i++)
+		for (j = 0; cfg->upstreams[i].breaker.enabled && j < cfg->upstreams[i].ntargets; j++) {
+			const struct gw_target *t = &cfg->upstreams[i].targets[j];
+
+			fputs("xdpgw_gateway_upstream_breaker_opened_total{upstream=\"", out);
+			label(out, cfg->upstreams[i].name);
+			fprintf(out, "\",target=\"%s\"} %llu\n", t->addr,
+				(unsigned long long)atomic_load(&t->st->cb_opened));
+		}
+}
+
 void gw_metrics_write(struct gw_server *srv, FILE *out)
 {
 	static const char *const cls[6] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -439,6 +473,7 @@ void gw_metrics_write(struct gw_server *srv, FILE *out)
 			label(out, cfg->upstreams[i].name);
 			fprintf(out, "\",target=\"%s\"} %llu\n", t->addr, (unsigned long long)r);
 		}
+	breaker_metrics(cfg, out);
 	gw_policy_foreach(policy_metrics, out);
 }
 
@@ -457,13 +492,20 @@ json_t *gw_server_upstream_status(struct gw_server *srv)
 
 			for (int s = 0; s < GW_MAX_SLOTS; s++)
 				inflight += __atomic_load_n(&t->st->slot[s].inflight, __ATOMIC_RELAXED);
-			json_array_append_new(
-				arr, json_pack("{s:s,s:s,s:i,s:b,s:b,s:b,s:I}", "upstream",
-					       cfg->upstreams[i].name, "addr", t->addr, "weight",
-					       (int)t->weight, "healthy", !atomic_load(&t->st->down),
-					       "ejected", atomic_load(&t->st->ejected_until) > now,
-					       "usable", gw_target_usable(t, now), "in_flight",
-					       (json_int_t)inflight));
+			json_t *o = json_pack("{s:s,s:s,s:i,s:b,s:b,s:b,s:I}", "upstream",
+					      cfg->upstreams[i].name, "addr", t->addr, "weight",
+					      (int)t->weight, "healthy", !atomic_load(&t->st->down),
+					      "ejected", atomic_load(&t->st->ejected_until) > now,
+					      "usable", gw_target_usable(t, now), "in_flight",
+					      (json_int_t)inflight);
+
+			if (cfg->upstreams[i].breaker.enabled) {
+				json_object_set_new(o, "breaker",
+						    json_string(gw_breaker_state_name(t->st)));
+				json_object_set_new(o, "breaker_opened",
+						    json_integer(atomic_load(&t->st->cb_opened)));
+			}
+			json_array_append_new(arr, o);
 		}
 	pthread_mutex_unlock(gw_server_lock(srv));
 	return arr;

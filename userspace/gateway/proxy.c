@@ -314,7 +314,8 @@ static bool candidate(void *arg, uint32_t idx)
 {
 	struct pick_arg *a = arg;
 
-	return gw_target_usable(&a->c->u->targets[idx], a->now) && !tried(a->c, idx);
+	return gw_target_usable(&a->c->u->targets[idx], a->now) && !tried(a->c, idx) &&
+	       gw_breaker_allows(a->c->u, &a->c->u->targets[idx], a->now);
 }
 
 /* a is less loaded than b (in-flight per unit of weight, on this worker) */
@@ -420,6 +421,35 @@ static int pick_target(struct gw_ctx *c)
 	return -1;
 }
 
+/* A target whose circuit breaker takes the call (a half-open one may refuse: next). */
+static int pick_acquire(struct gw_ctx *c)
+{
+	for (int k = 0; k < 4; k++) {
+		int idx = pick_target(c);
+		bool trial;
+
+		if (idx < 0)
+			return -1;
+		if (gw_breaker_acquire(c->u, &c->u->targets[idx], gw_now_ms(), &trial)) {
+			c->cb_pending = c->u->breaker.enabled;
+			c->cb_trial = trial;
+			return idx;
+		}
+		if (c->ntried < GW_MAX_TRIES)
+			c->tried[c->ntried++] = idx;
+	}
+	return -1;
+}
+
+/* The call's outcome for the circuit breaker (once per call). */
+static void breaker_outcome(struct gw_ctx *c, bool failed)
+{
+	if (!c->cb_pending)
+		return;
+	c->cb_pending = false;
+	gw_breaker_result(c->u, c->target, failed, c->cb_trial, gw_now_ms());
+}
+
 /* ---- passive health ---- */
 
 static void passive_result(struct gw_ctx *c, bool failed)
@@ -441,6 +471,10 @@ static void passive_result(struct gw_ctx *c, bool failed)
 
 static void upcall_done(struct gw_ctx *c)
 {
+	if (c->cb_pending) {	/* ended without an outcome (cancelled) */
+		c->cb_pending = false;
+		gw_breaker_release(c->target, c->cb_trial);
+	}
 	c->target->st->slot[c->w->slot].inflight--;
 	c->t_up_us += gw_now_us() - c->t_up_start_us;
 }
@@ -622,6 +656,7 @@ static int on_up_head(struct gw_upcall *up, int minor, int status, const char *m
 	h2o_req_t *req = c->req;
 	size_t i;
 
+	breaker_outcome(c, status >= 500 && c->u->breaker.on_5xx);
 	if (status >= 500 && policy_answers_error(c, status)) {
 		passive_result(c, c->u->passive.on_5xx);
 		upcall_done(c);
@@ -758,6 +793,8 @@ static void on_up_error(struct gw_upcall *up, enum gw_upcall_err err)
 	struct gw_ctx *c = up->data;
 	int idx;
 
+	if (err != GW_UP_STALE)
+		breaker_outcome(c, true);
 	upcall_done(c);
 	if (err == GW_UP_STALE) {
 		/* The pooled connection was closed by the upstream: once more, on a new one. */
@@ -773,7 +810,7 @@ static void on_up_error(struct gw_upcall *up, enum gw_upcall_err err)
 	if (err == GW_UP_CONNECT_FAILED || err == GW_UP_CONNECT_TIMEOUT) {
 		passive_result(c, true);
 		if (c->idempotent && c->ntried <= c->u->retries && c->ntried < GW_MAX_TRIES &&
-		    (idx = pick_target(c)) >= 0) {
+		    (idx = pick_acquire(c)) >= 0) {
 			start_upcall(c, idx, false);
 			return;
 		}
@@ -806,10 +843,23 @@ static void proxy_start(struct gw_ctx *c)
 		return;
 	c->u = c->route->upstream;
 	c->path_up = c->path_up.base ? c->path_up : upstream_path(c);
-	idx = pick_target(c);
+	idx = pick_acquire(c);
 	if (idx < 0) {
-		upstream_error(c, 503, "no_healthy_upstream",
-			       "no healthy target in the route's upstream");
+		uint64_t wait_ms = gw_breaker_retry_after(c->u, gw_now_ms());
+
+		if (!wait_ms) {
+			upstream_error(c, 503, "no_healthy_upstream",
+				       "no healthy target in the route's upstream");
+		} else if (!policy_answers_error(c, 503)) {
+			/* Every usable target's breaker is open: fail fast, touch none. */
+			char *ra = h2o_mem_alloc_pool(&c->req->pool, 24);
+			int n = snprintf(ra, 24, "%llu", (unsigned long long)(wait_ms + 999) / 1000);
+
+			h2o_add_header(&c->req->pool, &c->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+				       ra, n);
+			respond_error(c, 503, "circuit_open",
+				      "the upstream's circuit breaker is open; retry later");
+		}
 		return;
 	}
 	c->up.cb = &proxy_cbs;
