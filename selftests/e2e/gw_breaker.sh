@@ -63,11 +63,11 @@ check_eq target_untouched "$(codes /a /a /a) $(($(up_requests 9001) - before))" 
 check logged_open grep -q 'upstream a target 127.0.0.1:9001: circuit open for 3000 ms (3 consecutive failures)' "$GW_TMP/gwd.log"
 
 # ---- half-open: two trials at a time; a third request meanwhile is refused ----
-check half_open_after_open_ms wait_until 5 state_is a half-open
+check half_open_after_open_ms wait_until 10 state_is a half-open
 before=$(up_requests 9001)
 t1=$GW_TMP/t1 t2=$GW_TMP/t2
-(code '/a?_delay_ms=800' >"$t1") & p1=$!
-(code '/a?_delay_ms=800' >"$t2") & p2=$!
+(code '/a?_delay_ms=3000' >"$t1") & p1=$!
+(code '/a?_delay_ms=3000' >"$t2") & p2=$!
 wait_until 5 up_at_least 9001 $((before + 2))
 check_eq third_refused_during_trials "$(code /a)" "503"
 wait "$p1" "$p2"
@@ -79,7 +79,7 @@ check logged_closed grep -q 'target 127.0.0.1:9001: circuit closed after 2 succe
 # ---- a failed trial opens it again ----
 codes '/a?_status=500' '/a?_status=500' '/a?_status=500' >/dev/null
 check_eq reopened "$(state a)" "open"
-check half_open_again wait_until 5 state_is a half-open
+check half_open_again wait_until 10 state_is a half-open
 check_eq failed_trial "$(code '/a?_status=500')" "500"
 check_eq open_after_failed_trial "$(state a)" "open"
 check logged_trial_failed grep -q 'circuit open for 3000 ms (a trial request failed)' "$GW_TMP/gwd.log"

@@ -54,10 +54,10 @@ check_eq host_in_key "$(get /c/1 -H 'Host: other.test' | cut -d' ' -f1)" "MISS"
 check_eq post_not_cached "$(get /c/1 -X POST -d x | cut -d' ' -f1)" "none"
 
 # ---- expiry from Cache-Control ----
-p='/c/exp?_h=Cache-Control:max-age%3D100,%20s-maxage%3D1'
+p='/c/exp?_h=Cache-Control:max-age%3D100,%20s-maxage%3D3'
 r1=$(get "$p")
 check_eq s_maxage_hit "$(get "$p")" "HIT $(seq_of "$r1")"
-check expires wait_until 5 xcache_is "$p" MISS
+check expires wait_until 10 xcache_is "$p" MISS
 r2=$(get "$p")
 check_eq refetched_after_expiry "${r2% *} $([ "$(seq_of "$r2")" != "$(seq_of "$r1")" ] && echo new)" "HIT new"
 
@@ -130,7 +130,7 @@ r1=$(get "$p")
 kill "$UP_PID"
 up_gone() { ! nsx g curl -s -o /dev/null http://127.0.0.1:9001/_stats; }
 wait_until 5 up_gone
-check stale_served wait_until 5 xcache_is "$p" STALE
+check stale_served wait_until 10 xcache_is "$p" STALE
 check_eq stale_body "$(get "$p")" "STALE $(seq_of "$r1")"
 check_eq no_copy_is_502 "$(gcurl -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/c/never)" "502"
 t_done
