@@ -1,32 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Keeps sockets registered in a gateway worker's epoll set while libh2o 2.2 has no interest in
- * them, instead of removing and adding them again on every request.
+ * them, so a proxied request costs no epoll_ctl at all.
  *
  * Why: libh2o 2.2's HTTP/1 server stops reading the client socket while a request is being
  * handled, and its epoll backend turns "no interest" into EPOLL_CTL_DEL and the next interest
  * into EPOLL_CTL_ADD. A proxied request always spans loop iterations, so each one paid a DEL
  * and an ADD: the kernel frees and allocates an epitem (with memcg accounting) and polls the
- * socket again, about 0.6 us per request on the benchmark machine (selftests/bench/l7.sh,
- * docs/benchmarks.md). nginx keeps its sockets registered; so does libh2o from 2.3 on (it uses
- * EPOLL_CTL_MOD only).
+ * socket again, about 1 us per request on the benchmark machine (selftests/bench/l7.sh,
+ * docs/benchmarks.md). nginx keeps its sockets registered and changes nothing per request.
  *
- * How: the gateway's executables define epoll_ctl, which the dynamic linker binds libh2o's
- * calls to. For the epoll set of a worker thread that called gw_epoll_park_start (and for no
- * other set or thread), the shim turns
- *   DEL with an event argument (libh2o's "no interest left"; its close path passes NULL) into
- *     MOD to edge-triggered, no events: nothing is reported but a hang-up or an error, once,
- *     which libh2o ignores for a socket it does not poll (it finds out on its next read);
- *   ADD of a socket it parked that way into MOD, which also reports pending input at once.
- * A parked socket that libh2o closes leaves the set with its last file reference, as every
- * closed socket does (the gateway neither forks nor exports sockets between loops); if the
- * descriptor number comes back, the MOD fails with ENOENT and the shim adds it.
- * Everything else goes to the system call unchanged. A client that resets its connection while
- * its request is in progress is seen as before (on the next read), and libh2o notes the
- * hang-up it ignored on stderr ("ignoring epoll event", at most once a minute).
+ * How: the gateway's executables define epoll_ctl, epoll_wait and close, which the dynamic
+ * linker binds libh2o's calls to. For the epoll set of a worker thread that called
+ * gw_epoll_park_start (and for no other set or thread) they "park" a socket instead:
+ *   - DEL with an event argument (libh2o's "no interest left"; its close path passes NULL):
+ *     a socket registered for input only stays registered as it is (lazy: no system call);
+ *     any other is switched to edge-triggered with no events (quiet: one EPOLL_CTL_MOD).
+ *   - epoll_wait drops the events of parked sockets, as libh2o would see none after a DEL;
+ *     a lazy one that reports input (the client sent more, or closed) is made quiet then.
+ *   - ADD of a parked socket: nothing for a lazy one with the same interest, else a MOD,
+ *     which also reports pending input at once, as the ADD did.
+ *   - close forgets the descriptor: a closed socket leaves the set with its last reference
+ *     (the gateway neither forks workers nor moves sockets between loops).
+ * Socket pointers are mapped back to descriptors through libh2o 2.2's evloop socket layout
+ * ({ h2o_socket_t super; int fd; ... }), checked on every park; a mismatch turns lazy parking
+ * and event filtering off for the thread (quiet parking alone is layout-free). Everything
+ * else goes to the system calls unchanged.
  */
 #include <errno.h>
-#include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,67 +39,166 @@
 
 #include "gateway/runtime.h"
 
+enum park_state {
+	P_NONE,		/* not known to be registered */
+	P_REGISTERED,	/* registered with .events, libh2o knows it */
+	P_LAZY,		/* libh2o removed it; still registered with .events */
+	P_QUIET,	/* libh2o removed it; registered edge-triggered, no events */
+};
+
+struct park_slot {
+	void *ptr;		/* the event data libh2o registered: its socket */
+	uint32_t events;
+	uint8_t state;
+};
+
 static __thread int park_epfd = -1;
-static __thread uint8_t *parked;	/* bit per descriptor number */
-static __thread size_t parked_bytes;
+static __thread bool park_layout_ok;	/* fd found after h2o_socket_t in every parked socket */
+static __thread struct park_slot *slots;	/* by descriptor number */
+static __thread size_t nslots;
 
 static int raw_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	return syscall(SYS_epoll_ctl, epfd, op, fd, ev);
 }
 
-static bool is_parked(int fd)
+static struct park_slot *slot_get(int fd, bool grow)
 {
-	return (size_t)fd / 8 < parked_bytes && (parked[fd / 8] & (1u << (fd % 8)));
+	if ((size_t)fd >= nslots) {
+		size_t n = nslots ? nslots : 1024;
+		struct park_slot *s;
+
+		if (!grow)
+			return NULL;
+		while (n <= (size_t)fd)
+			n *= 2;
+		s = realloc(slots, n * sizeof(*s));
+		if (!s)
+			return NULL;
+		memset(s + nslots, 0, (n - nslots) * sizeof(*s));
+		slots = s;
+		nslots = n;
+	}
+	return &slots[fd];
 }
 
-static int set_parked(int fd, bool on)
+/* The descriptor of a libh2o 2.2 evloop socket. */
+static int sock_fd(const void *sock)
 {
-	if ((size_t)fd / 8 >= parked_bytes) {
-		size_t n = parked_bytes ? parked_bytes : 512;
-		uint8_t *p;
+	return *(const int *)((const char *)sock + sizeof(h2o_socket_t));
+}
 
-		if (!on)
-			return 0;
-		while (n <= (size_t)fd / 8)
-			n *= 2;
-		p = realloc(parked, n);
-		if (!p)
-			return -1;
-		memset(p + parked_bytes, 0, n - parked_bytes);
-		parked = p;
-		parked_bytes = n;
+static int quiet(int epfd, int fd, struct park_slot *s)
+{
+	struct epoll_event ev = { .events = EPOLLET, .data.ptr = s->ptr };
+
+	if (raw_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev))
+		return -1;
+	s->state = P_QUIET;
+	s->events = EPOLLET;
+	return 0;
+}
+
+/* Not the layout we know: no more lazy parking or filtering; lazy sockets become quiet. */
+static void layout_mismatch(int epfd)
+{
+	size_t i;
+
+	park_layout_ok = false;
+	for (i = 0; i < nslots; i++)
+		if (slots[i].state == P_LAZY && quiet(epfd, i, &slots[i]))
+			slots[i].state = P_NONE;
+}
+
+static int park(int epfd, int fd, struct epoll_event *ev)
+{
+	struct park_slot *s = slot_get(fd, true);
+
+	if (!s)
+		return raw_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, ev);
+	if (park_layout_ok && sock_fd(ev->data.ptr) != fd)
+		layout_mismatch(epfd);
+	s->ptr = ev->data.ptr;
+	if (park_layout_ok && s->state == P_REGISTERED && s->events == EPOLLIN) {
+		s->state = P_LAZY;
+		return 0;
 	}
-	if (on)
-		parked[fd / 8] |= 1u << (fd % 8);
-	else
-		parked[fd / 8] &= ~(1u << (fd % 8));
+	if (quiet(epfd, fd, s) == 0)
+		return 0;
+	s->state = P_NONE;
+	return raw_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, ev);
+}
+
+static int unpark(int epfd, int fd, struct epoll_event *ev, struct park_slot *s)
+{
+	if (s->state == P_LAZY && s->events == ev->events && s->ptr == ev->data.ptr) {
+		s->state = P_REGISTERED;
+		return 0;
+	}
+	if (raw_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, ev)) {
+		if (errno != ENOENT || raw_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, ev)) {
+			s->state = P_NONE;
+			return -1;
+		}
+	}
+	s->state = P_REGISTERED;
+	s->events = ev->events;
+	s->ptr = ev->data.ptr;
 	return 0;
 }
 
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
+	struct park_slot *s;
+	int ret;
+
 	if (epfd != park_epfd || fd < 0)
 		return raw_epoll_ctl(epfd, op, fd, ev);
-	if (op == EPOLL_CTL_DEL && ev) {
-		struct epoll_event quiet = { .events = EPOLLET, .data = ev->data };
-
-		if (set_parked(fd, true) == 0 && raw_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &quiet) == 0)
-			return 0;
-		set_parked(fd, false);
-		return raw_epoll_ctl(epfd, op, fd, ev);
-	}
-	if (is_parked(fd)) {
-		set_parked(fd, false);
-		if (op == EPOLL_CTL_ADD) {
-			int ret = raw_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, ev);
-
-			if (ret == 0 || errno != ENOENT)
-				return ret;
-			/* closed while parked and the number reused: a new registration */
+	if (op == EPOLL_CTL_DEL && ev)
+		return park(epfd, fd, ev);
+	s = slot_get(fd, op != EPOLL_CTL_DEL);
+	if (op == EPOLL_CTL_ADD && s && (s->state == P_LAZY || s->state == P_QUIET))
+		return unpark(epfd, fd, ev, s);
+	ret = raw_epoll_ctl(epfd, op, fd, ev);
+	if (s) {
+		if (ret == 0 && op != EPOLL_CTL_DEL) {
+			s->state = P_REGISTERED;
+			s->events = ev->events;
+			s->ptr = ev->data.ptr;
+		} else {
+			s->state = P_NONE;
 		}
 	}
-	return raw_epoll_ctl(epfd, op, fd, ev);
+	return ret;
+}
+
+int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+	int n = syscall(SYS_epoll_pwait, epfd, events, maxevents, timeout, NULL, _NSIG / 8);
+	int i, kept = 0;
+
+	if (n <= 0 || epfd != park_epfd || !park_layout_ok)
+		return n;
+	for (i = 0; i < n; i++) {
+		void *ptr = events[i].data.ptr;
+		int fd = sock_fd(ptr);
+		struct park_slot *s = fd >= 0 ? slot_get(fd, false) : NULL;
+
+		if (s && s->ptr == ptr && (s->state == P_LAZY || s->state == P_QUIET)) {
+			if (s->state == P_LAZY && quiet(epfd, fd, s))
+				s->state = P_QUIET;	/* keep it out of libh2o's sight anyway */
+			continue;
+		}
+		events[kept++] = events[i];
+	}
+	return kept;
+}
+
+int close(int fd)
+{
+	if (fd >= 0 && (size_t)fd < nslots)
+		slots[fd].state = P_NONE;
+	return syscall(SYS_close, fd);
 }
 
 /* Whether fd is an epoll instance (the check that our reading of libh2o's loop is right). */
@@ -122,13 +223,14 @@ int gw_epoll_park_start(h2o_evloop_t *loop)
 	if (ep < 0 || !is_epoll_fd(ep))
 		return -ENOTSUP;
 	park_epfd = ep;
+	park_layout_ok = true;
 	return 0;
 }
 
 void gw_epoll_park_stop(void)
 {
 	park_epfd = -1;
-	free(parked);
-	parked = NULL;
-	parked_bytes = 0;
+	free(slots);
+	slots = NULL;
+	nslots = 0;
 }
