@@ -173,6 +173,8 @@ TEST(config_errors)
 		     P ".key: unknown key \"cookie\" (consumer, ip, header, global)");
 	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"key\":\"header\"}"),
 		     P ".header: needed with key: header (a header name)");
+	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"scope\":\"s\",\"id\":\"a b\"}"),
+		     P ".id: must be 1-127 characters of A-Z a-z 0-9 . _ - @ :");
 	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\"}"),
 		     P ".redis: needed with policy: redis ({addr: HOST:PORT})");
 	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\","

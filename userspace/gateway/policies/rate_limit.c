@@ -415,10 +415,12 @@ static void *rate_limit_compile(const json_t *conf, const struct gw_policy_env *
 		goto fail;
 	}
 	rl->headers = !hd || json_is_true(hd);
-	if ((scope && (!json_is_string(scope) || !auth_valid_id(json_string_value(scope)))) ||
-	    (id && (!json_is_string(id) || !auth_valid_id(json_string_value(id))))) {
-		snprintf(err, errlen, ".%s: must be 1-127 characters of A-Z a-z 0-9 . _ - @ :",
-			 scope ? "scope" : "id");
+	if (scope && (!json_is_string(scope) || !auth_valid_id(json_string_value(scope)))) {
+		snprintf(err, errlen, ".scope: must be 1-127 characters of A-Z a-z 0-9 . _ - @ :");
+		goto fail;
+	}
+	if (id && (!json_is_string(id) || !auth_valid_id(json_string_value(id)))) {
+		snprintf(err, errlen, ".id: must be 1-127 characters of A-Z a-z 0-9 . _ - @ :");
 		goto fail;
 	}
 	/* State outlives config versions: it is named by the scope, or by route and position. */
