@@ -86,28 +86,38 @@ chart_xdp() {
 }
 
 chart_l4() {
-	local f=$TMP/l4.dat c
-	for c in ceiling nftables xdpgw; do
-		echo "$c $(val l4 "$c" pps) $(val l4 "$c" marginal_ns) $(val l4 "conn-$c" cps)"
-	done | awk '{for (i = 2; i <= 4; i++) if ($i == "") $i = "-"; print}' >"$f"
+	local c v
+	for c in ceiling floor nftables xdpgw; do
+		v=$(val l4 "$c" pps)
+		[ -n "$v" ] && echo "$c $v"
+	done >"$TMP/l4-pps.dat"
+	for c in floor nftables xdpgw; do
+		v=$(val l4 "$c" marginal_ns)
+		[ -n "$v" ] && echo "$c $v"
+	done >"$TMP/l4-marginal.dat"
+	for c in nftables xdpgw; do
+		v=$(val l4 "conn-$c" cps)
+		[ -n "$v" ] && echo "$c $v"
+	done >"$TMP/l4-conn.dat"
 	[ -n "$(val l4 nftables pps)" ] || return 1
+	[ -s "$TMP/l4-conn.dat" ] || echo "nftables -" >"$TMP/l4-conn.dat"
 	gnuplot <<-EOF
 	$GP_HEAD
-	set terminal pngcairo noenhanced size 1000,380 font "sans,10"
+	set terminal pngcairo noenhanced size 1150,380 font "sans,10"
 	set output "$IMG/bench-l4.png"
 	set multiplot layout 1,3 title "bench-l4: balancer namespace on one CPU (median of runs)"
 	set style data histograms
 	set boxwidth 0.8
 	set xtics scale 0
 	set title "packets/s (higher is better)"
-	plot "$f" using 2:xtic(1) notitle lc rgb "#3a6ea5", \
+	plot "$TMP/l4-pps.dat" using 2:xtic(1) notitle lc rgb "#3a6ea5", \
 	     "" using 0:2:(sprintf("%.0f", \$2)) with labels offset 0,0.7 notitle
 	set title "marginal ns/packet over the ceiling (lower is better)"
-	plot "$f" every ::1 using 3:xtic(1) notitle lc rgb "#c0504d", \
-	     "" every ::1 using 0:3:(sprintf("%.0f", \$3)) with labels offset 0,0.7 notitle
+	plot "$TMP/l4-marginal.dat" using 2:xtic(1) notitle lc rgb "#c0504d", \
+	     "" using 0:2:(sprintf("%.0f", \$2)) with labels offset 0,0.7 notitle
 	set title "new TCP connections/s (higher is better)"
-	plot "$f" every ::1 using 4:xtic(1) notitle lc rgb "#9bbb59", \
-	     "" every ::1 using 0:4:(sprintf("%.0f", \$4)) with labels offset 0,0.7 notitle
+	plot "$TMP/l4-conn.dat" using 2:xtic(1) notitle lc rgb "#9bbb59", \
+	     "" using 0:2:(sprintf("%.0f", \$2)) with labels offset 0,0.7 notitle
 	unset multiplot
 	EOF
 }
