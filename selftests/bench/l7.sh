@@ -404,8 +404,8 @@ profile() {
 # ---- one case: start its proxies, verify, warm up, interleave the runs, report medians
 
 run_case() {
-	local c=$1 d="$TMP/$1" p r up0 up1 extra ref_cpu live=() names=()
-	declare -A rps p50 p99 cpu vs total
+	local c=$1 d="$TMP/$1" p r up0 up1 extra ref_cpu ref_rps live=() names=()
+	declare -A rps p50 p99 cpu vs rvs total
 	mkdir -p "$d" "$d/ref"
 	cp "$TMP"/jwt.* "$d/"
 	for p in $PROXIES; do
@@ -444,6 +444,7 @@ run_case() {
 	done
 	for r in $(seq 1 "$REPEATS"); do
 		ref_cpu=
+		ref_rps=
 		for p in "${live[@]}"; do
 			case ${rps[$p]:-} in error | not-cached) continue ;; esac
 			up0=$(upstream_requests)
@@ -463,8 +464,9 @@ run_case() {
 			p99[$p]+="$P99 "
 			cpu[$p]+="$CPU_US "
 			# Paired with this round's reference run (measured first in the round).
-			[ "$p" = "$REF" ] && ref_cpu=$CPU_US
+			[ "$p" = "$REF" ] && ref_cpu=$CPU_US ref_rps=$RPS
 			vs[$p]+="$(ratio "$CPU_US" "$ref_cpu") "
+			rvs[$p]+="$(ratio "$RPS" "$ref_rps") "
 			say "$c-$p run $r: $RPS req/s, p50 $P50 us, p99 $P99 us, $CPU_US us CPU/request"
 		done
 	done
@@ -490,7 +492,7 @@ run_case() {
 		result "$([ "$p" = ref ] && echo "$c-nginx-plain-ref" || echo "$c-$p")" \
 			"rps=$(median ${rps[$p]}) p50_us=$(median ${p50[$p]})" \
 			"p99_us=$(median ${p99[$p]}) cpu_us_per_req=$(median ${cpu[$p]})" \
-			"cpu_vs_nginx_plain=$(median ${vs[$p]})" \
+			"cpu_vs_nginx_plain=$(median ${vs[$p]}) rps_vs_nginx_plain=$(median ${rvs[$p]})" \
 			"cpu_runs=$(echo ${cpu[$p]} | tr ' ' ,)$extra"
 	done
 }
@@ -556,8 +558,8 @@ write_docs() {
 		echo "  that survives a busy machine; requests/s and latency also depend on the CPU the"
 		echo "  load generator and the upstream share."
 		echo "- Every case also runs **nginx's plain proxy** as a reference, first in each round;"
-		echo "  **vs nginx plain** is the median over the $REPEATS rounds of (this run's CPU/request)"
-		echo "  / (the reference's in the same round), so slow drifts of the machine cancel out."
+		echo "  **vs nginx plain** is the median over the $REPEATS rounds of (this run's figure) /"
+		echo "  (the reference's in the same round), so slow drifts of the machine cancel out."
 		echo "  Other columns are medians of the $REPEATS runs."
 		echo "- Checked before measuring: the body is the upstream's (json-remove: without the"
 		echo "  removed member), 401 without credentials (and for a forged JWT signature); in"
@@ -565,16 +567,17 @@ write_docs() {
 		echo "  with any non-2xx answer or socket error fails the case. In key-auth, every request"
 		echo "  must have its access-log line (\`log_lines\` against \`requests\` in the raw lines)."
 		echo
-		echo "| case | proxy | requests/s | p50 us | p99 us | CPU us/request | vs nginx plain |"
-		echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+		echo "| case | proxy | requests/s | vs nginx plain | p50 us | p99 us | CPU us/request | vs nginx plain |"
+		echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 		for c in $CASES; do
 			for p in $PROXIES; do
 				if [ -n "$(field "$c-$p" rps)" ]; then
 					echo "| $(case_title "$c") | $p | $(field "$c-$p" rps) |" \
+						"$(field "$c-$p" rps_vs_nginx_plain) |" \
 						"$(field "$c-$p" p50_us) | $(field "$c-$p" p99_us) |" \
 						"$(field "$c-$p" cpu_us_per_req) | $(field "$c-$p" cpu_vs_nginx_plain) |"
 				elif [ -n "$(field "$c-$p" reason)" ]; then
-					echo "| $(case_title "$c") | $p | n/a: $(field "$c-$p" reason | tr '-' ' ') | | | | |"
+					echo "| $(case_title "$c") | $p | n/a: $(field "$c-$p" reason | tr '-' ' ') | | | | | |"
 				fi
 			done
 		done
