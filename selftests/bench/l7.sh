@@ -108,19 +108,19 @@ conf_xdpgw() {
 		pol="      policies: [{name: cache, ttl_ms: 600000}]"
 		;;
 	esac
-	cat >"$d/xdpgw.conf" <<-EOF
-	gateway:
-	  workers: 1
-	$log
-	  listeners: [{addr: "127.0.0.1:${PORT[xdpgw]}"}]
-	  upstreams: [{name: app, targets: [{addr: "127.0.0.1:$UP_PORT"}]}]
-	$consumers
-	  routes:
-	    - name: app
-	      path: /
-	      upstream: app
-	$pol
-	EOF
+	cat >"$d/xdpgw.conf" <<EOF
+gateway:
+  workers: 1
+$log
+  listeners: [{addr: "127.0.0.1:${PORT[xdpgw]}"}]
+  upstreams: [{name: app, targets: [{addr: "127.0.0.1:$UP_PORT"}]}]
+$consumers
+  routes:
+    - name: app
+      path: /
+      upstream: app
+$pol
+EOF
 }
 
 conf_nginx() {
@@ -146,30 +146,30 @@ conf_nginx() {
 		;;
 	*) SKIP_REASON=needs-nginx-plus-or-njs; return 1 ;;
 	esac
-	cat >"$d/nginx.conf" <<-EOF
-	daemon off;
-	worker_processes 1;
-	error_log $d/nginx-error.log warn;
-	pid $d/nginx.pid;
-	events { worker_connections 4096; }
-	http {
-		access_log off;
-		upstream app { server 127.0.0.1:$UP_PORT; keepalive 64; }
-		$http
-		server {
-			listen 127.0.0.1:$port;
-			location / {
-				proxy_pass http://app;
-				proxy_http_version 1.1;
-				proxy_set_header Connection "";
-				proxy_set_header Host \$host;
-				proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-				proxy_set_header X-Request-Id \$request_id;
-				$loc
-			}
-		}
-	}
-	EOF
+	cat >"$d/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+error_log $d/nginx-error.log warn;
+pid $d/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    upstream app { server 127.0.0.1:$UP_PORT; keepalive 64; }
+    $http
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Request-Id \$request_id;
+            $loc
+        }
+    }
+}
+EOF
 }
 
 conf_haproxy() {
@@ -208,49 +208,49 @@ conf_haproxy() {
 		;;
 	*) SKIP_REASON=needs-lua; return 1 ;;
 	esac
-	cat >"$d/haproxy.conf" <<-EOF
-	global
-		nbthread 1
-		maxconn 4096
-		$glob
-	defaults
-		mode http
-		timeout connect 5s
-		timeout client 60s
-		timeout server 60s
-		option forwardfor
-		unique-id-format %{+X}o%ci%cp%fi%fp%Ts%rt
-		unique-id-header X-Request-Id
-	backend rl
-		stick-table type string len 64 size 100k expire 60s store http_req_rate(1s)
-	cache c
-		total-max-size 64
-		max-age 600
-	frontend f
-		bind 127.0.0.1:${PORT[haproxy]}
-		$fe
-		default_backend app
-	backend app
-		$be
-		server s1 127.0.0.1:$UP_PORT
-	EOF
+	cat >"$d/haproxy.conf" <<EOF
+global
+    nbthread 1
+    maxconn 4096
+    $glob
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    option forwardfor
+    unique-id-format %{+X}o%ci%cp%fi%fp%Ts%rt
+    unique-id-header X-Request-Id
+backend rl
+    stick-table type string len 64 size 100k expire 60s store http_req_rate(1s)
+cache c
+    total-max-size 64
+    max-age 600
+frontend f
+    bind 127.0.0.1:${PORT[haproxy]}
+    $fe
+    default_backend app
+backend app
+    $be
+    server s1 127.0.0.1:$UP_PORT
+EOF
 }
 
 conf_h2o() {
 	local c=$1 d=$2
 	[ "$c" = plain ] || { SKIP_REASON=needs-mruby-script; return 1; }
-	cat >"$d/h2o.conf" <<-EOF
-	num-threads: 1
-	user: nobody
-	error-log: $d/h2o-error.log
-	listen: {host: 127.0.0.1, port: ${PORT[h2o]}}
-	hosts:
-	  default:
-	    paths:
-	      /:
-	        proxy.reverse.url: http://127.0.0.1:$UP_PORT/
-	        proxy.preserve-host: ON
-	EOF
+	cat >"$d/h2o.conf" <<EOF
+num-threads: 1
+user: nobody
+error-log: $d/h2o-error.log
+listen: {host: 127.0.0.1, port: ${PORT[h2o]}}
+hosts:
+  default:
+    paths:
+      /:
+        proxy.reverse.url: http://127.0.0.1:$UP_PORT/
+        proxy.preserve-host: ON
+EOF
 }
 
 # ---- start_proxy NAME DIR: starts NAME (a proxy, or ref) from its configuration in DIR; sets
@@ -653,17 +653,38 @@ write_docs() {
 		echo "- The JSON access log formatted its numbers with snprintf (\`%f\` for the"
 		echo "  latencies); it now writes them directly (\`userspace/gateway/obs.c\`)."
 		echo
-		echo "<details><summary>xdpgw configurations (gwd --config)</summary>"
+		echo "### Commands and configurations"
 		echo
+		echo "Load, per run (headers per case: \`X-API-Key: ...\` for key-auth,"
+		echo "\`Authorization: Bearer ...\` for JWT; path /cached for cache-hit, else /item):"
+		echo
+		echo '```sh'
+		echo "ip netns exec NS taskset -c $LOAD_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency [-H HEADER] http://127.0.0.1:PORT/item"
+		echo "ip netns exec NS taskset -c $PROXY_CPU gwd --config xdpgw.conf --state-dir DIR/state --socket DIR/gwd.sock --bpffs BPFFS --foreground"
+		echo "ip netns exec NS taskset -c $PROXY_CPU nginx -c DIR/nginx.conf -p DIR"
+		echo "ip netns exec NS taskset -c $PROXY_CPU haproxy -db -f DIR/haproxy.conf"
+		echo "ip netns exec NS taskset -c $PROXY_CPU h2o -c DIR/h2o.conf"
+		echo '```'
+		echo
+		echo "<details><summary>The upstream and every proxy's configuration, per case</summary>"
+		echo
+		echo "upstream (nginx, CPU $LOAD_CPU):"
+		echo
+		echo '```nginx'
+		sed "s,$TMP,DIR,g" "$TMP/upstream.conf"
+		echo '```'
 		for c in $CASES; do
-			[ -f "$TMP/$c/xdpgw.conf" ] || continue
-			echo "$(case_title "$c"):"
-			echo
-			echo '```yaml'
-			grep -v '^ *$' "$TMP/$c/xdpgw.conf" | sed "s,$TMP/$c,DIR,g"
-			echo '```'
-			echo
+			for p in $PROXIES; do
+				[ -f "$TMP/$c/$p.conf" ] || continue
+				echo
+				echo "$(case_title "$c"), $p:"
+				echo
+				echo '```'
+				grep -v '^[[:space:]]*$' "$TMP/$c/$p.conf" | sed "s,$TMP/$c,DIR,g"
+				echo '```'
+			done
 		done
+		echo
 		echo "</details>"
 		echo
 		echo "Raw result lines:"
