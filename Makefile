@@ -191,7 +191,7 @@ fuzz-xdp: deps
 
 # ---- demo and benchmarks ----
 demo: deps
-	$(Q)$(MAKE) --no-print-directory build
+	$(Q)$(MAKE) --no-print-directory -s build
 	$(Q)selftests/demo.sh
 
 bench: deps

@@ -25,7 +25,9 @@
 # Cleanup works by name prefix, not by lists, so directories made in a subshell
 # (`d=$(tmp_dir)`) are removed too.
 
-XG_NS_PREFIX="xg-$$-"
+# A caller may set XG_NS_PREFIX first (the demo uses xgdemo-: a kept demo topology is not a
+# leftover of a dead run, so `netns.sh clean`, which every e2e run calls, leaves it alone).
+XG_NS_PREFIX=${XG_NS_PREFIX:-"xg-$$-"}
 XG_BPFFS_ROOT="/tmp/${XG_NS_PREFIX}bpffs"
 XG_PIDS=()
 
