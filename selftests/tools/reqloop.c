@@ -7,7 +7,7 @@
  *           [-s STOPFILE]
  *
  * GET requests rotate over the PATHs at RATE per second (default 100) until SECONDS have passed
- * (default 60) or STOPFILE exists. Without -k every request opens a new TCP connection
+ * (default 60; at most RATE x SECONDS requests) or STOPFILE exists. Without -k every request opens a new TCP connection
  * (Connection: close), so an L4 balancer sees a new flow each time. With -k CONNS the requests
  * rotate over CONNS keep-alive connections opened at the start; a connection the server closed
  * before answering is reopened and the request retried once, as browsers and HTTP libraries
@@ -370,7 +370,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < conns; i++)
 		fds[i] = -1;
 	start = now_s();
-	while (!stop && now_s() - start < secs) {
+	while (!stop && now_s() - start < secs && n < rate * secs) {
 		double due = start + n / rate, wait = due - now_s();
 
 		if (wait > 0)
