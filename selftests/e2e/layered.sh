@@ -95,40 +95,36 @@ check_eq no_failure_after_instance_back "$(failed_since "$t")" 0
 if [ "$(served_since "$t" users-1)" -gt 0 ]; then t_ok instance_serves_again; else
 	t_fail instance_serves_again "no request answered by users-1"; fi
 
-# ---- a gateway dies: L4 health checks take it out (when gwctl has them) ----
-if "$GWCTL" vip help 2>&1 | grep -q 'check {'; then
-	health() {
-		edge_gwctl lb1 -j backend show api |
-			jq -r ".[] | select(.addr == \"$(topo_addr "$1" 4)\") | .health.state"
-	}
-	health_is() { [ "$(health "$1")" = "$2" ]; }
-	both_up() { health_is gw1 up && health_is gw2 up; }
-	check l4_check_set edge_gwctl lb1 vip set api check tcp interval 200ms timeout 200ms fall 2 encap on
-	wait_until 10 both_up || t_fail l4_check_passes "$(edge_gwctl lb1 backend show api)"
-	edge_gwd_stop gw2 KILL
-	if wait_until 10 health_is gw2 down; then t_ok gateway_out; else
-		t_fail gateway_out "$(edge_gwctl lb1 backend show api)"; fi
-	t=$(now_ms)
-	read -r f1 f2 <<<"$(flows)"
-	wait_until 10 requests_since "$t" 100
-	check_eq no_failure_after_gateway_out "$(failed_since "$t")" 0
-	read -r g1 g2 <<<"$(flows)"
-	check_eq no_new_flow_to_dead_gateway "$((g2 - f2))" 0
-	edge_gwd_start gw2 || t_fail gateway_restarts "$(tail -3 "$T/gw2/gwd.log")"
-	if wait_until 10 health_is gw2 up; then t_ok gateway_back; else
-		t_fail gateway_back "$(edge_gwctl lb1 backend show api)"; fi
-	check_eq gateway_config_from_state "$(edge_gwctl gw2 -j route show | jq -r '[.[].name] | join(",")')" \
-		users,products
-	t=$(now_ms)
-	read -r f1 f2 <<<"$(flows)"
-	wait_until 10 requests_since "$t" 100
-	check_eq no_failure_after_gateway_back "$(failed_since "$t")" 0
-	read -r g1 g2 <<<"$(flows)"
-	if [ $((g2 - f2)) -gt 0 ]; then t_ok gateway_takes_flows_again; else
-		t_fail gateway_takes_flows_again "no new flow to gw2"; fi
-else
-	t_skip gateway_failover "gwctl has no L4 health checks (vip set NAME check) in this build"
-fi
+# ---- a gateway dies: lb1's health checks take it out ----
+health() {
+	edge_gwctl lb1 -j backend show api |
+		jq -r ".[] | select(.addr == \"$(topo_addr "$1" 4)\") | .health.state"
+}
+health_is() { [ "$(health "$1")" = "$2" ]; }
+both_up() { health_is gw1 up && health_is gw2 up; }
+if wait_until 10 both_up; then t_ok l4_checks_from_example_pass; else
+	t_fail l4_checks_from_example_pass "$(edge_gwctl lb1 backend show api)"; fi
+edge_gwd_stop gw2 KILL
+if wait_until 10 health_is gw2 down; then t_ok gateway_out; else
+	t_fail gateway_out "$(edge_gwctl lb1 backend show api)"; fi
+t=$(now_ms)
+read -r f1 f2 <<<"$(flows)"
+wait_until 10 requests_since "$t" 100
+check_eq no_failure_after_gateway_out "$(failed_since "$t")" 0
+read -r g1 g2 <<<"$(flows)"
+check_eq no_new_flow_to_dead_gateway "$((g2 - f2))" 0
+edge_gwd_start gw2 || t_fail gateway_restarts "$(tail -3 "$T/gw2/gwd.log")"
+if wait_until 10 health_is gw2 up; then t_ok gateway_back; else
+	t_fail gateway_back "$(edge_gwctl lb1 backend show api)"; fi
+check_eq gateway_config_from_state "$(edge_gwctl gw2 -j route show | jq -r '[.[].name] | join(",")')" \
+	users,products
+t=$(now_ms)
+read -r f1 f2 <<<"$(flows)"
+wait_until 10 requests_since "$t" 100
+check_eq no_failure_after_gateway_back "$(failed_since "$t")" 0
+read -r g1 g2 <<<"$(flows)"
+if [ $((g2 - f2)) -gt 0 ]; then t_ok gateway_takes_flows_again; else
+	t_fail gateway_takes_flows_again "no new flow to gw2"; fi
 touch "$T/stop"
 wait "$LOOP"
 t_done
