@@ -13,8 +13,10 @@
 # what the loop, `gwctl stats` and the gateways' /metrics saw. docs/demo.md explains the output.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-XG_NS_PREFIX=xgdemo-	# not xg-PID-: `netns.sh clean` (every e2e run) leaves a kept demo alone
-EDGE_DIR=/tmp/xgdemo-run
+# Names: xgdemo-*, not xg-PID-*, so that `netns.sh clean` (every e2e run) leaves a kept demo
+# alone. DEMO_PREFIX changes them (selftests/e2e/demo.sh runs the demo as xg-PID-*).
+XG_NS_PREFIX=${DEMO_PREFIX:-xgdemo-}
+EDGE_DIR=/tmp/${XG_NS_PREFIX}run
 . "$ROOT/selftests/lib/test.sh"
 . "$ROOT/selftests/lib/netns.sh"
 . "$ROOT/selftests/lib/topo.sh"
@@ -94,6 +96,8 @@ bail() {
 	[ $# -eq 0 ] || echo "Error: $*" >&2
 	exit 1
 }
+[[ "$XG_NS_PREFIX" =~ ^xg[a-z0-9-]*-$ ]] ||
+	bail "DEMO_PREFIX=$XG_NS_PREFIX: want xg, then letters, digits or dashes, ending with a dash"
 case "${1:-}" in
 clean) trap - EXIT INT TERM; demo_clean; exit ;;
 "") ;;
@@ -419,7 +423,7 @@ $(printf '  %-42s %s\n' "g lb1 backend show api" "g lb1 conntrack show api" \
 	"g lb1 lookup api 198.18.0.10:40000" "g lb1 backend set api 198.18.0.21 drain" \
 	"g gw1 route show" "g gw1 upstream set users $USERS1 weight 0")
 Nodes: client1, lb1, gw1-gw3, svc1-svc4. Logs: $EDGE_DIR/NODE/gwd.log. docs/demo.md has more.
-Remove it all: $ROOT/selftests/demo.sh clean
+Remove it all: ${DEMO_PREFIX:+DEMO_PREFIX=$DEMO_PREFIX }$ROOT/selftests/demo.sh clean
 EOF
 	exit 0
 fi

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # The demo's layered edge, shared by `make demo` (selftests/demo.sh) and
 # selftests/e2e/layered.sh, on topo.sh's "layered" layout:
 #
