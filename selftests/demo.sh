@@ -223,6 +223,7 @@ say "40 requests/s between them (build/tools/reqloop, one line per request)"
 # Failure windows: from a kill until the health checks have taken the victim out. Failures
 # there are expected and reported; anywhere else they are not.
 WINDOWS=()
+RECAP=()	# one line per live change, for the summary
 # window FILE FROM TO: "requests answered failed reconnected" of the requests that started in
 # [FROM, TO] ms; failed: no answer, or an answer of 400 or more
 window() {
@@ -286,6 +287,7 @@ sleep 2
 read -r f1 f2 f3 <<<"$(flows_since "$before")"
 if [ "$f3" -gt 0 ]; then
 	good "new connections in the next 2 s: gw1 $f1, gw2 $f2, gw3 $f3 (gwctl stats)"
+	RECAP+=("gw3 joined lb1's services and took $f3 of the next $((f1 + f2 + f3)) new connections")
 else
 	bad "gw3 got no new connections: gw1 $f1, gw2 $f2, gw3 $f3"
 fi
@@ -301,6 +303,7 @@ read -r f1 f2 f3 <<<"$(flows_since "$before")"
 m=$(($(served gw1) - m))
 if [ "$f1" = 0 ]; then
 	good "new connections in 2 s: gw1 0, gw2 $f2, gw3 $f3; gw1 still answered $m requests on its open connections"
+	RECAP+=("gw1 drained: no new connection for 2 s, $m requests answered on its open ones")
 else
 	bad "gw1 got $f1 new connections while draining"
 fi
@@ -330,6 +333,7 @@ wait_until 10 on_all_gateways out || die "users-1 is still in use on a gateway"
 t1=$(now_ms)
 states=$(for g in gw1 gw2 gw3; do printf '%s %s, ' "$g" "$(target_state "$g")"; done)
 good "all three gateways took users-1 out after $(secs $((t1 - t0))): ${states%, }"
+recap="users-1 killed: out of the gateways' pools after $(secs $((t1 - t0)))"
 say "(ejected: 3 refused connects in a row; down: 2 failed GET /health, one every 300 ms)"
 failure_window "$t0" "$t1"
 say "(refused connects are retried on users-2; a request users-1 had already accepted gets 502:"
@@ -341,6 +345,7 @@ t0=$(now_ms)
 edge_svc_start svc1 || die "restarting users-1"
 wait_until 10 on_all_gateways up || die "users-1 does not come back"
 good "back in on all three gateways after $(secs $(($(now_ms) - t0))) (2 passing health checks)"
+RECAP+=("$recap, back $(secs $(($(now_ms) - t0))) after its restart")
 
 # d) lb1's health checks on the gateways
 part "d) A gateway fails: lb1's health checks take it out"
@@ -360,6 +365,7 @@ edge_gwd_stop gw2 KILL
 wait_until 10 health_is gw2 down || die "gw2 is not taken out: $(edge_gwctl lb1 backend show api)"
 t1=$(now_ms)
 good "lb1 took gw2 out after $(secs $((t1 - t0))) (bound: 2 failed rounds x 200 ms + 100 ms)"
+recap="gw2's gwd killed: out of lb1's service after $(secs $((t1 - t0)))"
 failure_window "$t0" "$t1"
 say "(new connections lb1 still sent to gw2, where nothing listens any more, and the open"
 say "connections gw2 had: they reconnect, through gw1 and gw3)"
@@ -371,6 +377,7 @@ edge_gwd_start gw2 || die "gwd does not restart on gw2: $(tail -3 "$EDGE_DIR/gw2
 wait_until 10 health_is gw2 up || die "gw2 does not come back: $(edge_gwctl lb1 backend show api)"
 t1=$(now_ms)
 good "gw2 back in after $(secs $((t1 - t0))) (2 passing rounds)"
+RECAP+=("$recap, back $(secs $((t1 - t0))) after its restart")
 sleep 1
 check_window "after that" "$t1" "$(now_ms)"
 
@@ -379,6 +386,8 @@ touch "$STOP"
 wait "${LOOP_PIDS[@]}" 2>/dev/null
 LIVE_END=$(now_ms)
 title "Summary"
+say "what happened:"
+for r in "${RECAP[@]}"; do say "  - $r"; done
 read -r -a n <<<"$(window "$NEW" 0 "$LIVE_END")"
 read -r -a k <<<"$(window "$KEPT" 0 "$LIVE_END")"
 say "the client loop during the live changes ($(secs $((LIVE_END - LIVE_START)))):"
