@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gateway/aggregate.h"
 #include "gateway/gw.h"
 
 #define NAME_MAX_LEN 127
@@ -724,13 +725,40 @@ static int compile_route_match(struct cctx *c, const char *path, const json_t *r
 	return 0;
 }
 
+/* A route of type aggregate: parts instead of an upstream (aggregate.c). */
+static int compile_aggregate(struct cctx *c, struct gw_config *cfg, const char *path,
+			     const json_t *rj, struct gw_route *r)
+{
+	static const char *const proxy_only[] = { "upstream", "strip_prefix", "rewrite_prefix",
+		"preserve_host", NULL };
+	json_t *aj = json_object_get(rj, "aggregate");
+	char msg[300];
+	int ret;
+
+	for (const char *const *k = proxy_only; *k; k++)
+		if (json_object_get(rj, *k))
+			return fail(c, "%s.%s: not for routes of type aggregate (each part names its "
+				    "upstream)", path, *k);
+	if (!aj)
+		return fail(c, "%s.aggregate: missing (the parts to call)", path);
+	msg[0] = 0;
+	if ((ret = gw_agg_compile(aj, cfg, &r->agg, msg, sizeof(msg))))
+		return ret == -ENOMEM ? ret : fail(c, "%s.aggregate%s", path, msg);
+	if ((ret = compile_policies(c, path, json_object_get(rj, "policies"), r)))
+		return ret;
+	if (r->wants_body)
+		return fail(c, "%s.policies: body policies (transform of bodies, cache) do not apply "
+			    "to aggregate routes", path);
+	return 0;
+}
+
 static int compile_route(struct cctx *c, struct gw_config *cfg, const json_t *rj, size_t i)
 {
 	static const char *const fields[] = { "name", "hosts", "path", "path_match", "methods",
 		"headers", "strip_prefix", "rewrite_prefix", "preserve_host", "upstream", "policies",
-		NULL };
+		"type", "aggregate", NULL };
 	struct gw_route *r = &cfg->routes[i];
-	json_t *name = json_object_get(rj, "name");
+	json_t *name = json_object_get(rj, "name"), *type;
 	char path[200], *up = NULL;
 	size_t j;
 	int ret;
@@ -749,8 +777,17 @@ static int compile_route(struct cctx *c, struct gw_config *cfg, const json_t *rj
 	for (j = 0; j < i; j++)
 		if (!strcmp(cfg->routes[j].name, r->name))
 			return fail(c, "%s: duplicate route name", path);
-	if ((ret = compile_route_match(c, path, rj, r)) ||
-	    (ret = get_bool(c, path, rj, "strip_prefix", false, &r->strip_prefix)) ||
+	if ((ret = compile_route_match(c, path, rj, r)))
+		return ret;
+	type = json_object_get(rj, "type");
+	if (type && (!json_is_string(type) || (strcmp(json_string_value(type), "proxy") &&
+					       strcmp(json_string_value(type), "aggregate"))))
+		return fail(c, "%s.type: must be proxy or aggregate", path);
+	if (type && !strcmp(json_string_value(type), "aggregate"))
+		return compile_aggregate(c, cfg, path, rj, r);
+	if (json_object_get(rj, "aggregate"))
+		return fail(c, "%s.aggregate: only for routes of type aggregate", path);
+	if ((ret = get_bool(c, path, rj, "strip_prefix", false, &r->strip_prefix)) ||
 	    (ret = get_str(c, path, rj, "rewrite_prefix", false, &r->rewrite_prefix)) ||
 	    (ret = get_bool(c, path, rj, "preserve_host", true, &r->preserve_host)) ||
 	    (ret = get_str(c, path, rj, "upstream", true, &up)))
@@ -798,6 +835,7 @@ static void free_route(struct gw_route *r)
 	free(r->headers);
 	if (r->has_re)
 		regfree(&r->re);
+	gw_agg_free(r->agg);
 	free(r->path);
 	free(r->rewrite_prefix);
 	free(r->name);

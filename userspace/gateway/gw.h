@@ -148,6 +148,7 @@ struct gw_policy_inst {
 };
 
 struct gw_route_metrics;
+struct gw_agg_cfg;
 
 struct gw_route {
 	char *name;
@@ -170,6 +171,7 @@ struct gw_route {
 	struct gw_policy_inst *policies;
 	size_t npolicies;
 	bool wants_body;
+	struct gw_agg_cfg *agg;	/* type aggregate: the parts (aggregate.h); NULL: proxy */
 	struct gw_route_metrics *m;	/* bound when applied */
 };
 

@@ -452,10 +452,11 @@ static void breaker_outcome(struct gw_ctx *c, bool failed)
 
 /* ---- passive health ---- */
 
-static void passive_result(struct gw_ctx *c, bool failed)
+void gw_proxy_passive(struct gw_ctx *c, const struct gw_upstream *u, const struct gw_target *t,
+		      bool failed)
 {
-	struct gw_tstate *st = c->target->st;
-	const struct gw_passive_cfg *p = &c->u->passive;
+	struct gw_tstate *st = t->st;
+	const struct gw_passive_cfg *p = &u->passive;
 
 	if (!failed) {
 		if (atomic_load_explicit(&st->fails, memory_order_relaxed))
@@ -467,6 +468,31 @@ static void passive_result(struct gw_ctx *c, bool failed)
 		atomic_store(&st->ejected_until, gw_now_ms() + p->eject_ms);
 		atomic_store(&st->fails, 0);
 	}
+}
+
+static void passive_result(struct gw_ctx *c, bool failed)
+{
+	gw_proxy_passive(c, c->u, c->target, failed);
+}
+
+int gw_proxy_pick(struct gw_ctx *c, const struct gw_upstream *u, const uint16_t *tried,
+		  uint8_t ntried)
+{
+	const struct gw_upstream *saved_u = c->u;
+	uint16_t saved_tried[GW_MAX_TRIES];
+	uint8_t saved_n = c->ntried;
+	int idx;
+
+	/* The route's balancing code reads c: lend it this upstream and tried list. */
+	memcpy(saved_tried, c->tried, sizeof(saved_tried));
+	c->u = u;
+	c->ntried = ntried < GW_MAX_TRIES ? ntried : GW_MAX_TRIES;
+	memcpy(c->tried, tried, c->ntried * sizeof(*tried));
+	idx = pick_target(c);
+	memcpy(c->tried, saved_tried, sizeof(saved_tried));
+	c->ntried = saved_n;
+	c->u = saved_u;
+	return idx;
 }
 
 static void upcall_done(struct gw_ctx *c)
@@ -841,6 +867,10 @@ static void proxy_start(struct gw_ctx *c)
 
 	if (c->responded)
 		return;
+	if (c->route->agg) {
+		gw_agg_start(c);
+		return;
+	}
 	c->u = c->route->upstream;
 	c->path_up = c->path_up.base ? c->path_up : upstream_path(c);
 	idx = pick_acquire(c);

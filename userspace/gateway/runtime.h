@@ -177,6 +177,20 @@ pthread_mutex_t *gw_server_lock(struct gw_server *srv);
 
 /* ---- proxy.c ---- */
 int gw_proxy_on_req(h2o_handler_t *self, h2o_req_t *req);
+struct gw_ctx;
+/*
+ * For calls other than the route's own (aggregation parts): a target of u by u's algorithm,
+ * skipping tried[0..ntried) and targets that are unusable or refused by their breaker; -1 if
+ * none. gw_proxy_passive records a call's outcome for passive health checks.
+ */
+int gw_proxy_pick(struct gw_ctx *c, const struct gw_upstream *u, const uint16_t *tried,
+		  uint8_t ntried);
+void gw_proxy_passive(struct gw_ctx *c, const struct gw_upstream *u, const struct gw_target *t,
+		      bool failed);
+
+/* ---- aggregate.c: routes of type aggregate ---- */
+/* Calls the route's parts concurrently and answers one JSON object (after the policies). */
+void gw_agg_start(struct gw_ctx *c);
 /* Destroys the worker's gw_ctx_worker_local objects (on the worker's thread, loop still alive). */
 void gw_worker_locals_destroy(struct gw_worker *w);
 void gw_proxy_log_h2o_error(struct gw_worker *w, h2o_req_t *req);
