@@ -168,3 +168,41 @@ out:
 	curl_easy_cleanup(c);
 	return ret;
 }
+
+int gwd_get_text(const char *path, char **text)
+{
+	char url[1024], errbuf[CURL_ERROR_SIZE] = "";
+	struct buf b = { 0 };
+	long status = 0, os_errno = 0;
+	CURLcode rc;
+	CURL *c = curl_easy_init();
+	int ret = 1;
+
+	*text = NULL;
+	if (!c)
+		return cli_error("cannot initialise libcurl");
+	snprintf(url, sizeof(url), "http://gwd/%s", path);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, cli.socket);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (cli.debug)
+		fprintf(stderr, "gwctl: GET %s\n", url);
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+		ret = unreachable(os_errno, rc, errbuf, NULL, 0);
+	} else if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status), status / 100 != 2) {
+		ret = cli_error("gwd answered HTTP %ld for /%s", status, path);
+	} else {
+		*text = b.data ? b.data : strdup("");
+		b.data = NULL;
+		ret = *text ? 0 : cli_error("out of memory");
+	}
+	free(b.data);
+	curl_easy_cleanup(c);
+	return ret;
+}

@@ -71,6 +71,12 @@ int gwd_call(const char *method, const char *path, const json_t *body, json_t **
 /* The same without printing: on failure the reason goes to why (whylen bytes). */
 int gwd_try(const char *method, const char *path, const json_t *body, json_t **resp, char *why,
 	    size_t whylen);
+/*
+ * GETs http://gwd/PATH (not below /v1: "metrics") as text. Returns 0 with *text (malloc'ed,
+ * NUL-terminated, the caller frees it) for a 2xx answer; otherwise prints the error through
+ * cli_error and returns 1 with *text NULL.
+ */
+int gwd_get_text(const char *path, char **text);
 /* Percent-escapes one path segment (an address, a name); returns a static buffer slot. */
 const char *cli_escape(const char *s);
 

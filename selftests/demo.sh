@@ -10,7 +10,7 @@
 # users-2, products-1, products-2. Topology and daemons come from selftests/lib/edge.sh (shared
 # with selftests/e2e/layered.sh), the configuration from examples/demo-*.yaml. A client loop
 # (build/tools/reqloop, one line per request) runs through the live changes; each step reports
-# what the loop, `gwctl stats` and the gateways' /metrics saw. docs/demo.md explains the output.
+# what the loop, `gwctl stats` and `gwctl route stats` saw. docs/demo.md explains the output.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # Names: xgdemo-*, not xg-PID-*, so that `netns.sh clean` (every e2e run) leaves a kept demo
@@ -179,29 +179,10 @@ failed=$(awk '$4 == "fail" || $4 + 0 >= 400' "$LOOP" | wc -l)
 run lb1 gwctl stats api
 say "gwctl stats reads the balancer's per-CPU counters from lb1's pinned maps: new flows (TCP"
 say "connections) per gateway, and the packets client1 sent (answers go straight back)."
-prompt gw1 "curl -s --unix-socket gwd.sock http://gwd/metrics    ${D}# and on gw2$N"
-# route_table GW...: requests per route and gateway, from each gateway's /metrics
-route_table() {
-	local g
-	for g in "$@"; do
-		topo_exec "$g" curl -sf --max-time 2 --unix-socket "$EDGE_DIR/$g/gwd.sock" \
-			http://gwd/metrics | sed "s/^/$g /"
-	done | awk -v order="$*" '
-		$2 ~ /^xdpgw_gateway_requests_total\{route="(users|products)"/ {
-			split($2, a, "\""); r = a[2]
-			n[r, $1] += $3; tot[r] += $3; if (a[4] == "2xx") ok[r] += $3 }
-		END {
-			ng = split(order, gs, " ")
-			printf "%-10s", "route"; for (j = 1; j <= ng; j++) printf " %6s", gs[j]
-			printf " %7s %7s\n", "total", "2xx"
-			split("users products", rs, " ")
-			for (i = 1; i <= 2; i++) {
-				printf "%-10s", rs[i]
-				for (j = 1; j <= ng; j++) printf " %6d", n[rs[i], gs[j]]
-				printf " %7d %7d\n", tot[rs[i]], ok[rs[i]] } }'
-}
-route_table gw1 gw2 | indent
-say "xdpgw_gateway_requests_total{route,class} of each gateway's gwd (Prometheus text)."
+run gw1 gwctl route stats || die "route stats on gw1"
+run gw2 gwctl route stats || die "route stats on gw2"
+say "gwctl route stats reads each gateway's /metrics: requests per route and status class,"
+say "mean time to answer and mean time upstream in milliseconds, body bytes."
 
 # ---- 5. live changes ----
 title "Live changes while client1 keeps sending"
@@ -270,7 +251,6 @@ flows_since() {
 	paste -d' ' <(tr ' ' '\n' <<<"$(new_flows)") <(tr ' ' '\n' <<<"$1") |
 		awk '{ printf "%s%d", (NR > 1 ? " " : ""), $1 - $2 }'
 }
-served() { echo $(($(edge_metric "$1" users) + $(edge_metric "$1" products))); }
 lb_state_is() {
 	edge_gwctl lb1 -j backend show api |
 		jq -e ".[] | select(.addr == \"$(topo_addr "$1" 4)\") | .state == \"$2\"" >/dev/null
@@ -296,11 +276,11 @@ check_window "open connections stayed where they were (lb1's connection table)" 
 part "b) Drain gw1: no new connections, its open ones keep working"
 run lb1 gwctl backend set api "$(topo_addr gw1 4)" drain || die "drain"
 before=$(new_flows)
-m=$(served gw1)
+m=$(edge_served gw1)
 t0=$(now_ms)
 sleep 2
 read -r f1 f2 f3 <<<"$(flows_since "$before")"
-m=$(($(served gw1) - m))
+m=$(($(edge_served gw1) - m))
 if [ "$f1" = 0 ]; then
 	good "new connections in 2 s: gw1 0, gw2 $f2, gw3 $f3; gw1 still answered $m requests on its open connections"
 	RECAP+=("gw1 drained: no new connection for 2 s, $m requests answered on its open ones")
@@ -407,8 +387,8 @@ say "failed between a kill and the health checks' verdict: $inside; at any other
 [ "$outside" = 0 ] || bad "$outside requests failed outside the failure windows"
 say "Where the numbers come from: answers and failures from the client loop's own lines"
 say "($EDGE_DIR/loop-*.out); new connections per gateway from gwctl stats (the balancer's"
-say "per-CPU counters in lb1's pinned maps); requests per gateway from each gateway's /metrics;"
-say "out and back-in times by polling gwctl from the moment of the change."
+say "per-CPU counters in lb1's pinned maps); requests a gateway answered from its gwctl route"
+say "stats (its gwd's /metrics); out and back-in times by polling gwctl from each kill."
 if [ "$UNEXPECTED" = 0 ]; then
 	good "nothing unexpected; the demo took $(secs $(($(now_ms) - DEMO_START)))"
 else

@@ -39,9 +39,8 @@ done
 
 # ---- spread: 200 new connections over both gateways and all four instances ----
 flows() { edge_gwctl lb1 -j stats api | jq -r '[.services[0].backends[].new_flows] | join(" ")'; }
-served() { echo $(($(edge_metric "$1" users) + $(edge_metric "$1" products))); }
 read -r f1 f2 <<<"$(flows)"
-s1=$(served gw1) s2=$(served gw2)
+s1=$(edge_served gw1) s2=$(edge_served gw2)
 topo_exec client1 "$REQLOOP" -a "$TOPO_VIP4:80" -p /users,/products -r 400 -d 0.5 >"$T/burst.out"
 n=$(grep -c '^[0-9]' "$T/burst.out")
 check_eq burst_all_answered "$(awk '$4 == 200' "$T/burst.out" | wc -l)" "$n"
@@ -51,7 +50,17 @@ read -r g1 g2 <<<"$(flows)"
 g1=$((g1 - f1)) g2=$((g2 - f2))
 if [ "$g1" -gt 0 ] && [ "$g2" -gt 0 ] && [ $((g1 + g2)) = "$n" ]; then t_ok burst_spread_over_gateways
 else t_fail burst_spread_over_gateways "lb1 new flows gw1 $g1, gw2 $g2 of $n"; fi
-check_eq gateways_counted_every_request "$(($(served gw1) - s1 + $(served gw2) - s2))" "$n"
+check_eq gateways_counted_every_request "$(($(edge_served gw1) - s1 + $(edge_served gw2) - s2))" "$n"
+# gwctl route stats: one route, text and JSON, bad input
+out=$(edge_gwctl gw1 route stats users)
+case "$out" in
+"ROUTE "*"REQUESTS"*"2XX"*"MEAN_MS"*$'\n'"users "*) t_ok route_stats_text ;;
+*) t_fail route_stats_text "$out" ;;
+esac
+check_eq route_stats_json "$(edge_gwctl gw1 -j route stats users | jq -c '[length, (.[0].requests == .[0].by_class["2xx"]), (.[0].mean_ms > 0)]')" \
+	"[1,true,true]"
+out=$(edge_gwctl gw1 route stats nosuch 2>&1)
+check_eq route_stats_unknown "$?:$out" "1:Error: route stats: no route 'nosuch' in the gateway's metrics"
 stripped() {
 	edge_gwctl "$1" -j decap show | jq '.reasons[] | select(.name == "decap-stripped") | .packets'
 }

@@ -21,7 +21,8 @@
 #   edge_svc_stop SVC [SIG]
 #   edge_name SVC              users-1 | users-2 | products-1 | products-2
 #   edge_target SVC            its ADDR:PORT (198.18.2.40:8080 ...)
-#   edge_metric NODE ROUTE     gateway requests of ROUTE on NODE so far (all status classes)
+#   edge_served NODE           requests NODE's gateway answered on its routes so far
+#                              (gwctl route stats: every status class, not "no route")
 
 EDGE_EXAMPLES=${EDGE_EXAMPLES:-$T_ROOT/examples}
 EDGE_PORT=8080
@@ -117,9 +118,6 @@ edge_configure() {
 		{ echo "edge: configuring lb1 failed" >&2; return 1; }
 }
 
-edge_metric() {
-	topo_exec "$1" curl -sf --max-time 2 --unix-socket "$EDGE_DIR/$1/gwd.sock" \
-		http://gwd/metrics | awk -v r="$2" '
-		index($0, "xdpgw_gateway_requests_total{route=\"" r "\",") == 1 { n += $2 }
-		END { print n + 0 }'
+edge_served() {
+	edge_gwctl "$1" -j route stats | jq '[.[] | select(.route != "_none") | .requests] | add // 0'
 }
