@@ -127,7 +127,7 @@ L7_PROXIES="xdpgw nginx haproxy h2o"
 
 chart_l7() {
 	local f=$TMP/l7.dat c p row key
-	for key in cpu_us_per_req rps; do
+	for key in cpu_vs_nginx_plain rps_vs_nginx_plain; do
 		for c in $L7_CASES; do
 			row=$c
 			for p in $L7_PROXIES; do
@@ -138,7 +138,7 @@ chart_l7() {
 		done >"$TMP/l7-$key.dat"
 	done
 	[ -n "$(val l7 plain-nginx cpu_us_per_req)" ] || return 1
-	f=$TMP/l7-cpu_us_per_req.dat
+	f=$TMP/l7-cpu_vs_nginx_plain.dat
 	gnuplot <<-EOF
 	$GP_HEAD
 	set terminal pngcairo noenhanced size 1000,700 font "sans,10"
@@ -148,14 +148,15 @@ chart_l7() {
 	set style histogram clustered gap 1
 	set boxwidth 0.9
 	set xtics scale 0
-	set key top right
-	set title "proxy CPU time per request, us (lower is better)"
+	set key outside right top
+	set title "proxy CPU time per request / nginx plain proxy's in the same round (lower is better)"
+	set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb "#444444"
 	plot "$f" using 2:xtic(1) title "xdpgw" lc rgb "#3a6ea5", \
 	     "" using 3 title "nginx" lc rgb "#9bbb59", \
 	     "" using 4 title "HAProxy" lc rgb "#c0504d", \
 	     "" using 5 title "h2o" lc rgb "#8064a2"
-	set title "requests/s (higher is better; the load generator and upstream share the other CPU)"
-	f2 = "$TMP/l7-rps.dat"
+	set title "requests/s / nginx plain proxy's in the same round (higher is better; load generator and upstream share the other CPU)"
+	f2 = "$TMP/l7-rps_vs_nginx_plain.dat"
 	plot f2 using 2:xtic(1) title "xdpgw" lc rgb "#3a6ea5", \
 	     "" using 3 title "nginx" lc rgb "#9bbb59", \
 	     "" using 4 title "HAProxy" lc rgb "#c0504d", \
@@ -221,6 +222,11 @@ intro() {
 	echo "Side by side with what users would pick instead, measured on the project's own"
 	echo "namespace topologies. Every figure is a median of at least 3 runs and is read against a"
 	echo "peer or a floor measured in the same run; the [closing note](#targets) lists each target."
+	targets | awk -F' [|] ' 'NR > 2 {n[$4]++} END {
+		printf "Last results: %d targets met, %d missed", n["met"], n["missed"]
+		if (n["not measured"]) printf ", %d not measured", n["not measured"]
+		print "."
+	}'
 	echo
 	echo "## Running"
 	echo
