@@ -26,7 +26,7 @@ ARCH_INCLUDE := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
 
 # Packages resolved lazily: on a fresh machine pkg-config only answers after `make deps`.
 PKGS := libbpf libelf zlib libnl-3.0 libnl-route-3.0 libh2o-evloop openssl yaml-0.1 jansson \
-	hiredis libcurl
+	hiredis libcurl libcap
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lcrypt -lpthread -lm
 

@@ -327,7 +327,7 @@ static int compile_listeners(struct cctx *c, struct gw_config *cfg, const json_t
 static int compile_limits(struct cctx *c, struct gw_limits *lim, const json_t *lj)
 {
 	static const char *const fields[] = { "max_body_bytes", "max_header_bytes", "max_headers",
-		"idle_timeout_ms", "write_timeout_ms", "tls_handshake_timeout_ms",
+		"max_connections", "idle_timeout_ms", "write_timeout_ms", "tls_handshake_timeout_ms",
 		"upstream_connect_timeout_ms", "upstream_response_timeout_ms", NULL };
 	const char *p = "gateway.limits";
 	json_t *empty = json_object();
@@ -339,6 +339,8 @@ static int compile_limits(struct cctx *c, struct gw_limits *lim, const json_t *l
 	    (ret = get_u64(c, p, lj, "max_body_bytes", 0, 1ULL << 32, 1 << 20, &lim->max_body_bytes)) ||
 	    (ret = get_u32(c, p, lj, "max_header_bytes", 256, 65536, 16384, &lim->max_header_bytes)) ||
 	    (ret = get_u32(c, p, lj, "max_headers", 1, 99, 64, &lim->max_headers)) ||
+	    (ret = get_u32(c, p, lj, "max_connections", 1, 1000000, 8192,
+			   &lim->max_connections)) ||
 	    (ret = get_u32(c, p, lj, "idle_timeout_ms", 100, 3600000, 60000, &lim->idle_timeout_ms)) ||
 	    (ret = get_u32(c, p, lj, "write_timeout_ms", 100, 3600000, 60000, &lim->write_timeout_ms)) ||
 	    (ret = get_u32(c, p, lj, "tls_handshake_timeout_ms", 100, 600000, 10000,

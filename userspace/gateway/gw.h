@@ -63,6 +63,7 @@ struct gw_limits {
 	uint64_t max_body_bytes;
 	uint32_t max_header_bytes;
 	uint32_t max_headers;
+	uint32_t max_connections;	/* open client connections, over all workers */
 	uint32_t idle_timeout_ms;	/* keep-alive idle and request read (one libh2o timer) */
 	uint32_t write_timeout_ms;	/* TCP_USER_TIMEOUT on client sockets */
 	uint32_t tls_handshake_timeout_ms;

@@ -366,6 +366,19 @@ void gw_metrics_write(struct gw_server *srv, FILE *out)
 	for (i = 0; i < n; i++)
 		sum_route(list[i], &sums[i]);
 
+	{
+		uint64_t open, limited;
+
+		gw_server_conn_stats(srv, &open, &limited);
+		fprintf(out, "# HELP xdpgw_gateway_connections Open client connections.\n"
+			     "# TYPE xdpgw_gateway_connections gauge\n"
+			     "xdpgw_gateway_connections %llu\n"
+			     "# HELP xdpgw_gateway_connection_limit_total Times a worker reached its "
+			     "share of limits.max_connections and paused accepting.\n"
+			     "# TYPE xdpgw_gateway_connection_limit_total counter\n"
+			     "xdpgw_gateway_connection_limit_total %llu\n",
+			(unsigned long long)open, (unsigned long long)limited);
+	}
 	fputs("# HELP xdpgw_gateway_requests_total Requests by route and status class.\n"
 	      "# TYPE xdpgw_gateway_requests_total counter\n", out);
 	for (i = 0; i < n; i++)

@@ -198,10 +198,8 @@ static bool skip_header(const h2o_header_t *h, const h2o_iovec_t *conn_tokens, s
 	for (i = 0; drop_str[i]; i++)
 		if (h2o_lcstris(h->name->base, h->name->len, drop_str[i], strlen(drop_str[i])))
 			return true;
-	for (i = 0; i < nconn; i++)
-		if (h2o_lcstris(h->name->base, h->name->len, conn_tokens[i].base, conn_tokens[i].len))
-			return true;
-	return false;
+	/* Connection: X-Foo names X-Foo hop-by-hop, in any case */
+	return gw_connection_names(conn_tokens, nconn, h->name->base, h->name->len);
 }
 
 #define APPEND(p, l)                                                                               \
@@ -214,28 +212,15 @@ static bool skip_header(const h2o_header_t *h, const h2o_iovec_t *conn_tokens, s
 static h2o_iovec_t build_request(struct gw_ctx *c)
 {
 	h2o_req_t *req = c->req;
-	h2o_iovec_t conn_tokens[8], host = req->authority, xff = { NULL, 0 }, via = { NULL, 0 };
+	h2o_iovec_t conn_tokens[16], host = req->authority, xff = { NULL, 0 }, via = { NULL, 0 };
 	size_t nconn = 0, need, off = 0, i, clen = strlen(c->client);
 	const h2o_iovec_t *proto = &req->scheme->name;
 	char *buf;
 
 	/* Tokens listed in Connection name more hop-by-hop headers. */
-	for (ssize_t ci = -1; (ci = h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, ci)) >= 0;) {
-		h2o_iovec_t v = req->headers.entries[ci].value;
-		size_t p = 0;
-
-		while (p < v.len && nconn < 8) {
-			size_t s;
-
-			while (p < v.len && (v.base[p] == ' ' || v.base[p] == ','))
-				p++;
-			s = p;
-			while (p < v.len && v.base[p] != ',' && v.base[p] != ' ')
-				p++;
-			if (p > s)
-				conn_tokens[nconn++] = h2o_iovec_init(v.base + s, p - s);
-		}
-	}
+	for (ssize_t ci = -1; (ci = h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, ci)) >= 0;)
+		nconn = gw_connection_tokens(req->headers.entries[ci].value.base,
+					     req->headers.entries[ci].value.len, conn_tokens, 16, nconn);
 	need = req->method.len + c->path_up.len + host.len + 256 + clen + c->reqid.len;
 	for (i = 0; i < req->headers.size; i++) {
 		const h2o_header_t *h = &req->headers.entries[i];
@@ -557,11 +542,14 @@ static void run_on_response(struct gw_ctx *c, size_t upto)
 			r->policies[upto].ops->on_response(r->policies[upto].inst, c);
 }
 
-static void copy_response_header(h2o_req_t *req, const struct phr_header *h)
+static void copy_response_header(h2o_req_t *req, const struct phr_header *h,
+				 const h2o_iovec_t *conn_tokens, size_t nconn)
 {
 	const h2o_token_t *tok;
 	h2o_iovec_t v, n;
 
+	if (gw_connection_names(conn_tokens, nconn, h->name, h->name_len))
+		return;	/* named hop-by-hop by the upstream's Connection */
 	/* Names are case-insensitive: lower-case them so lookups (and HTTP/2) see one form. */
 	n = h2o_strdup(&req->pool, h->name, h->name_len);
 	h2o_strtolower(n.base, n.len);
@@ -680,7 +668,8 @@ static int on_up_head(struct gw_upcall *up, int minor, int status, const char *m
 {
 	struct gw_ctx *c = up->data;
 	h2o_req_t *req = c->req;
-	size_t i;
+	h2o_iovec_t conn_tokens[16];
+	size_t i, nconn = 0;
 
 	breaker_outcome(c, status >= 500 && c->u->breaker.on_5xx);
 	if (status >= 500 && policy_answers_error(c, status)) {
@@ -690,13 +679,17 @@ static int on_up_head(struct gw_upcall *up, int minor, int status, const char *m
 	}
 	req->res.status = status;
 	req->res.reason = h2o_strdup(&req->pool, msg, msg_len).base;
+	for (i = 0; i < nh; i++)
+		if (h[i].name_len == 10 && !strncasecmp(h[i].name, "connection", 10))
+			nconn = gw_connection_tokens(h[i].value, h[i].value_len, conn_tokens, 16,
+						     nconn);
 	for (i = 0; i < nh; i++) {
 		if (h[i].name_len == 14 && !strncasecmp(h[i].name, "content-length", 14)) {
 			if (!up->chunked && !up->is_head && status != 204 && status != 304)
 				req->res.content_length = up->content_left;
 			continue;
 		}
-		copy_response_header(req, &h[i]);
+		copy_response_header(req, &h[i], conn_tokens, nconn);
 	}
 	if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
 		req->res.content_length = SIZE_MAX;
@@ -967,6 +960,8 @@ int gw_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	struct gw_req_view view;
+	const char *code, *why;
+	int status;
 
 	if (atomic_load_explicit(&w->pending, memory_order_relaxed))
 		pick_up_config(w);
@@ -985,6 +980,10 @@ int gw_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
 	if (sl == 0 || h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, c->client) == SIZE_MAX)
 		strcpy(c->client, "unknown");
 	set_identity(c);
+	if ((status = gw_request_check(req, &code, &why))) {
+		respond_error(c, status, code, why);
+		return 0;
+	}
 	if (over_header_limits(req, &c->ver->cfg->limits)) {
 		respond_error(c, 431, "request_header_fields_too_large",
 			      "the request has too many headers or they are too large");

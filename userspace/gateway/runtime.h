@@ -28,6 +28,17 @@ int phr_parse_response(const char *buf, size_t len, int *minor_version, int *sta
 		       size_t *num_headers, size_t last_len);
 ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_t *bufsz);
 
+/*
+ * Checks a request before routing (reqcheck.c): ambiguous HTTP/1 framing, Host lines, line
+ * folding, CONNECT; rewrites an absolute-form target to origin form. Returns 0, or the status
+ * to refuse with (code and msg set; the connection is closed after the answer).
+ */
+int gw_request_check(h2o_req_t *req, const char **code, const char **msg);
+/* Appends the tokens of a Connection value to out[n..cap); returns the new count. */
+size_t gw_connection_tokens(const char *v, size_t len, h2o_iovec_t *out, size_t cap, size_t n);
+/* Whether a header name is one of the tokens (hop-by-hop), case-insensitively. */
+bool gw_connection_names(const h2o_iovec_t *tokens, size_t n, const char *name, size_t len);
+
 /* libh2o timeouts have a fixed duration each: one per distinct value, per loop. */
 struct gw_timeouts {
 	h2o_loop_t *loop;
@@ -145,6 +156,8 @@ struct gw_worker {
 	time_t timestr_sec;
 	atomic_int stop;
 	atomic_int done;
+	uint32_t conns, max_conns;	/* open client connections of this worker, its share */
+	bool accept_paused;		/* listeners stopped at max_conns, until one closes */
 	bool rx_gone;		/* rx unregistered (under the server's rx_lock): send nothing */
 	bool stopping;
 	struct gw_wlocal *locals;	/* gw_ctx_worker_local objects */
@@ -171,6 +184,8 @@ extern struct gw_route_metrics gw_no_route_metrics;
 /* server.c accessors (the server struct stays private) */
 struct gw_config *gw_server_config(struct gw_server *srv);
 struct gw_route_metrics *gw_server_route_metrics_list(struct gw_server *srv);
+/* Open client connections and how often a worker reached its share of max_connections. */
+void gw_server_conn_stats(struct gw_server *srv, uint64_t *open, uint64_t *limited);
 struct gw_tstate *gw_server_tstates(struct gw_server *srv);
 uint64_t gw_server_slots(struct gw_server *srv);
 pthread_mutex_t *gw_server_lock(struct gw_server *srv);

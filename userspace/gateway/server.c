@@ -45,6 +45,8 @@ struct gw_server {
 	/* Held while a message is sent to a worker and while a worker gives up its receiver, so
 	 * that nothing is sent to a receiver that is gone (rx_gone). */
 	pthread_mutex_t rx_lock;
+	atomic_uint_least64_t conns;		/* open client connections, all workers */
+	atomic_uint_least64_t conn_limited;	/* a worker reached its max_conns */
 	struct gw_config *cfg;
 	struct gw_workerset *set, *retiring;
 	struct gw_tstate *tstates;
@@ -260,18 +262,59 @@ fail:
 	return -1;
 }
 
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+/*
+ * At its share of limits.max_connections a worker stops reading its listeners (new
+ * connections wait in the kernel's backlog, and no accept loop spins at the fd limit); the
+ * next close of one of its connections resumes them. As libh2o's own server does.
+ */
+static void listeners_read(struct gw_worker *w, bool on)
+{
+	for (size_t i = 0; i < w->set->cfg->nlisteners; i++) {
+		if (!w->lsocks[i])
+			continue;
+		if (on)
+			h2o_socket_read_start(w->lsocks[i], on_accept);
+		else
+			h2o_socket_read_stop(w->lsocks[i]);
+	}
+	w->accept_paused = !on;
+}
+
+static void on_conn_close(void *data)
+{
+	struct gw_worker *w = data;
+
+	w->conns--;
+	atomic_fetch_sub_explicit(&w->srv->conns, 1, memory_order_relaxed);
+	if (w->accept_paused && !w->stopping && w->conns < w->max_conns)
+		listeners_read(w, true);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
 	h2o_accept_ctx_t *actx = listener->data;
+	struct gw_worker *w = H2O_STRUCT_FROM_MEMBER(struct gw_worker, ctx, actx->ctx);
 	int i;
 
 	if (err)
 		return;
 	for (i = 0; i < 16; i++) {
-		h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+		h2o_socket_t *sock;
 
+		if (w->conns >= w->max_conns) {
+			atomic_fetch_add_explicit(&w->srv->conn_limited, 1, memory_order_relaxed);
+			listeners_read(w, false);
+			break;
+		}
+		sock = h2o_evloop_socket_accept(listener);
 		if (!sock)
 			break;
+		w->conns++;
+		atomic_fetch_add_explicit(&w->srv->conns, 1, memory_order_relaxed);
+		sock->on_close.cb = on_conn_close;
+		sock->on_close.data = w;
 		h2o_accept(actx, sock);
 	}
 }
@@ -566,6 +609,8 @@ static struct gw_workerset *set_start(struct gw_server *srv, struct gw_config *c
 		w->set = set;
 		w->idx = i;
 		w->slot = slot;
+		/* SO_REUSEPORT spreads connections evenly enough for an even share each. */
+		w->max_conns = cfg->limits.max_connections / set->n ?: 1;
 		w->logfd = set->logfd;
 		w->lsocks = calloc(cfg->nlisteners + 1, sizeof(*w->lsocks));
 		w->accept = calloc(cfg->nlisteners + 1, sizeof(*w->accept));
@@ -740,6 +785,12 @@ void gw_server_metrics(struct gw_server *srv, FILE *out)
 struct gw_config *gw_server_config(struct gw_server *srv)
 {
 	return srv->cfg;
+}
+
+void gw_server_conn_stats(struct gw_server *srv, uint64_t *open, uint64_t *limited)
+{
+	*open = atomic_load_explicit(&srv->conns, memory_order_relaxed);
+	*limited = atomic_load_explicit(&srv->conn_limited, memory_order_relaxed);
 }
 
 struct gw_route_metrics *gw_server_route_metrics_list(struct gw_server *srv)

@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The admin API server: libh2o on gwd's main loop, listening on a unix socket (mode 0600). */
+/*
+ * The admin API server: libh2o on gwd's main loop, listening on a unix socket (mode 0600) and,
+ * when configured, on a TCP address (loopback unless allowed otherwise) where every request
+ * must carry the admin token.
+ */
 #include "gwd/admin.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <h2o.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +20,11 @@
 #include <unistd.h>
 
 #include "gwd/state.h"
+#include "lib/addr.h"
 #include "lib/log.h"
+
+#define ADMIN_TOKEN_MIN 16
+#define ADMIN_TOKEN_MAX 4096
 
 struct admin_server {
 	struct gwd *gwd;
@@ -22,6 +33,11 @@ struct admin_server {
 	h2o_accept_ctx_t accept_ctx;
 	h2o_socket_t *listener;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	h2o_socket_t *tcp;	/* the TCP listener, NULL when off */
+	char *token;		/* required on TCP: "Authorization: Bearer TOKEN" */
+	size_t token_len;
+	time_t refused_logged;	/* refusals are logged at most once a second */
+	unsigned refused_quiet;
 };
 
 struct admin_handler {
@@ -34,6 +50,7 @@ static const char *reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
@@ -54,9 +71,73 @@ static char *header_value(h2o_req_t *req, const char *name, size_t len)
 	return strndup(v.base, v.len);
 }
 
+/* "tcp 127.0.0.1:5555" for a request over TCP; false for the unix socket. */
+static bool over_tcp(h2o_req_t *req, char *peer, size_t len)
+{
+	struct sockaddr_storage ss;
+	struct endpoint ep = { 0 };
+	char buf[ADDR_STRLEN];
+
+	if (!req->conn->callbacks->get_sockname(req->conn, (struct sockaddr *)&ss) ||
+	    ss.ss_family == AF_UNIX)
+		return false;
+	snprintf(peer, len, "tcp ?");
+	if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss)) {
+		if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+
+			ep.family = XG_AF_INET;
+			ep.addr.v4 = sin->sin_addr.s_addr;
+			ep.port = ntohs(sin->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+
+			ep.family = XG_AF_INET6;
+			memcpy(ep.addr.bytes, &sin6->sin6_addr, 16);
+			ep.port = ntohs(sin6->sin6_port);
+		}
+		if (ep.family) {
+			ep.proto = IPPROTO_TCP;
+			snprintf(peer, len, "tcp %s", endpoint_fmt(&ep, buf));
+			*strrchr(peer, '/') = 0;	/* no "/tcp" */
+		}
+	}
+	return true;
+}
+
+/* Over TCP the token is required, compared in constant time. */
+static bool token_ok(struct admin_server *srv, h2o_req_t *req)
+{
+	ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+	h2o_iovec_t v;
+
+	if (i < 0 || !srv->token)
+		return false;
+	v = req->headers.entries[i].value;
+	if (v.len != 7 + srv->token_len || strncasecmp(v.base, "Bearer ", 7))
+		return false;
+	return CRYPTO_memcmp(v.base + 7, srv->token, srv->token_len) == 0;
+}
+
+static void log_refused(struct admin_server *srv, const char *peer)
+{
+	time_t now = time(NULL);
+
+	if (now == srv->refused_logged) {
+		srv->refused_quiet++;
+		return;
+	}
+	log_warn("admin API: refused a request without the right token from %s (%u more in the "
+		 "last second)", peer, srv->refused_quiet);
+	srv->refused_logged = now;
+	srv->refused_quiet = 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct admin_server *srv = ((struct admin_handler *)self)->srv;
+	char peer[ADDR_STRLEN + 8], who_tcp[ADDR_STRLEN + 140];
+	bool tcp = over_tcp(req, peer, sizeof(peer));
 	size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
 	char *method = strndup(req->method.base, req->method.len);
 	char *path = strndup(req->path.base, plen);
@@ -77,8 +158,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 		.who = who ? who : "admin-api",
 	};
 
+	if (tcp) {	/* the peer is part of who; a client's name only adds to it */
+		snprintf(who_tcp, sizeof(who_tcp), "%s%s%.120s", peer, who ? " " : "",
+			 who ? who : "");
+		r.who = who_tcp;
+	}
 	if (!method || !path || !query) {
 		admin_reply_error(&r, 500, "out of memory");
+	} else if (tcp && !token_ok(srv, req)) {
+		log_refused(srv, peer);
+		admin_reply_error(&r, 401, "this admin listener needs the admin token "
+					   "(Authorization: Bearer TOKEN)");
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+			       H2O_STRLIT("Bearer realm=\"xdpgw\""));
 	} else {
 		snprintf(fallback, sizeof(fallback), "%s %s", method, path);
 		r.what = what ? what : fallback;
@@ -206,12 +298,144 @@ int admin_start(struct gwd *gwd, const char *path, struct gwd_err *err)
 	return 0;
 }
 
+/* The token from path: 16-4096 printable characters, in a file only its owner can read. */
+static int read_token(struct admin_server *srv, const char *path, struct gwd_err *err)
+{
+	char buf[ADMIN_TOKEN_MAX + 2];
+	struct stat st;
+	size_t n;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		return gwd_err_set(err, 400, "admin token file %s: %s", path, strerror(errno));
+	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		return gwd_err_set(err, 400, "admin token file %s: not a regular file", path);
+	}
+	if ((st.st_mode & 077) || st.st_uid != geteuid()) {
+		fclose(f);
+		return gwd_err_set(err, 400, "admin token file %s: must be owned by gwd's user and "
+					     "readable by it only (chmod 600)", path);
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = 0;
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] <= ' ' || buf[i] > '~')
+			n = 0;	/* refused below, without echoing the secret */
+	if (n < ADMIN_TOKEN_MIN || n > ADMIN_TOKEN_MAX) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return gwd_err_set(err, 400, "admin token file %s: the token must be %d-%d printable "
+					     "characters without spaces on one line",
+				   path, ADMIN_TOKEN_MIN, ADMIN_TOKEN_MAX);
+	}
+	srv->token = strndup(buf, n);
+	srv->token_len = n;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return srv->token ? 0 : gwd_err_set(err, 500, "out of memory");
+}
+
+/* ADDR:PORT, [V6]:PORT or a bare PORT (127.0.0.1). */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, bool *loopback,
+			struct gwd_err *err)
+{
+	struct endpoint ep = { 0 };
+	char cause[160];
+	uint16_t port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (port_parse(s, &port) == 0) {
+		ep.family = XG_AF_INET;
+		ep.addr.v4 = htonl(INADDR_LOOPBACK);
+		ep.port = port;
+	} else if (endpoint_parse(s, &ep, cause, sizeof(cause)) || !ep.has_port || ep.has_proto) {
+		return gwd_err_set(err, 400, "admin_listen: '%s' is not ADDR:PORT, [IPV6]:PORT or "
+					     "PORT",
+				   s);
+	}
+	if (ep.family == XG_AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = ep.addr.v4;
+		sin->sin_port = htons(ep.port);
+		*len = sizeof(*sin);
+		*loopback = (ntohl(ep.addr.v4) >> 24) == 127;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, ep.addr.bytes, 16);
+		sin6->sin6_port = htons(ep.port);
+		*len = sizeof(*sin6);
+		*loopback = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	}
+	return 0;
+}
+
+int admin_listen_tcp(struct gwd *gwd, const char *listen_at, const char *token_file,
+		     bool allow_remote, struct gwd_err *err)
+{
+	struct admin_server *srv = gwd->admin;
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	bool loopback = false;
+	int fd, one = 1;
+
+	if (!srv)
+		return gwd_err_set(err, 500, "admin API not started");
+	if (parse_listen(listen_at, &ss, &len, &loopback, err))
+		return -EINVAL;
+	if (!loopback && !allow_remote)
+		return gwd_err_set(err, 400, "admin_listen %s is not a loopback address: set "
+					     "admin_allow_remote to listen there (plain HTTP: the "
+					     "token crosses the network in clear)",
+				   listen_at);
+	if (!token_file)
+		return gwd_err_set(err, 400, "admin_listen %s needs admin_token_file: the TCP "
+					     "listener never runs without a token",
+				   listen_at);
+	if (read_token(srv, token_file, err))
+		return -EINVAL;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return gwd_err_set(err, 500, "admin_listen: socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 64)) {
+		int e = errno;
+
+		close(fd);
+		return gwd_err_set(err, 500, "admin_listen: cannot listen on %s: %s", listen_at,
+				   strerror(e));
+	}
+	srv->tcp = h2o_evloop_socket_create((h2o_evloop_t *)gwd->loop, fd,
+					    H2O_SOCKET_FLAG_DONT_READ);
+	srv->tcp->data = srv;
+	h2o_socket_read_start(srv->tcp, on_accept);
+	log_info("admin API also listening on %s (TCP, token required%s)", listen_at,
+		 loopback ? "" : ", not loopback");
+	return 0;
+}
+
 void admin_stop(struct gwd *gwd)
 {
 	struct admin_server *srv = gwd->admin;
 
 	if (!srv)
 		return;
+	if (srv->tcp) {
+		h2o_socket_read_stop(srv->tcp);
+		h2o_socket_close(srv->tcp);
+		srv->tcp = NULL;
+	}
+	if (srv->token) {
+		OPENSSL_cleanse(srv->token, srv->token_len);
+		free(srv->token);
+		srv->token = NULL;
+	}
 	h2o_socket_read_stop(srv->listener);
 	h2o_socket_close(srv->listener);
 	unlink(srv->path);

@@ -54,7 +54,16 @@ void api_handle(struct admin_req *r);
  * live one means another gwd: error). Returns 0 or a negative errno with err set.
  */
 int admin_start(struct gwd *gwd, const char *path, struct gwd_err *err);
-/* Stops listening and removes the socket file. */
+/*
+ * Also serves the API on TCP at listen_at (ADDR:PORT, [V6]:PORT, or PORT on 127.0.0.1), after
+ * admin_start. Every request there must carry "Authorization: Bearer TOKEN", the token read from
+ * token_file (16-4096 printable characters; the file must be the user's own, mode 0600 or
+ * stricter); refusals are 401 and logged with the peer. A non-loopback address is refused
+ * unless allow_remote. Returns 0 or a negative errno with err set (nothing listens then).
+ */
+int admin_listen_tcp(struct gwd *gwd, const char *listen_at, const char *token_file,
+		     bool allow_remote, struct gwd_err *err);
+/* Stops listening (unix socket and TCP) and removes the socket file. */
 void admin_stop(struct gwd *gwd);
 
 #endif

@@ -32,6 +32,9 @@ struct gwd_opts {
 	const char *bpffs;
 	bool foreground;
 	int log_level;
+	const char *admin_listen;	/* optional TCP admin listener, ADDR:PORT or PORT */
+	const char *admin_token_file;	/* its token (required with admin_listen) */
+	int admin_allow_remote;		/* -1 unset; 1: a non-loopback admin_listen is allowed */
 };
 
 struct gwd_module_slot {

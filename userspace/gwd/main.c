@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <bpf/libbpf.h>
 #include <getopt.h>
+#include <sys/resource.h>
 #include <h2o.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "gwd/admin.h"
+#include "gwd/caps.h"
 #include "gwd/cfg.h"
 #include "gwd/gwd.h"
 #include "gwd/state.h"
@@ -43,6 +45,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: gwd [--config FILE] [--state-dir DIR] [--socket PATH] [--bpffs DIR]\n"
 		"           [--foreground] [--log-level error|warn|info|debug]\n"
+		"           [--admin-listen ADDR:PORT --admin-token-file FILE [--admin-allow-remote]]\n"
 		"       gwd --version | --help\n"
 		"Defaults: --config " GWD_DEFAULT_CONFIG " (optional), --state-dir "
 		GWD_DEFAULT_STATE_DIR ",\n"
@@ -54,7 +57,9 @@ static void usage(FILE *f)
 /* The config file's gwd section fills what the command line left unset. */
 static int daemon_settings(struct gwd_opts *o, const json_t *sec, struct gwd_err *err)
 {
-	static const char *const known[] = { "socket", "state_dir", "bpffs", "log_level", NULL };
+	static const char *const known[] = { "socket", "state_dir", "bpffs", "log_level",
+					     "admin_listen", "admin_token_file",
+					     "admin_allow_remote", NULL };
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	const char *s;
 	int lvl;
@@ -69,6 +74,19 @@ static int daemon_settings(struct gwd_opts *o, const json_t *sec, struct gwd_err
 		return -EINVAL;
 	if (!o->bpffs && (cfg_str(sec, "gwd", "bpffs", NULL, &o->bpffs, err)))
 		return -EINVAL;
+	if (!o->admin_listen &&
+	    cfg_str(sec, "gwd", "admin_listen", NULL, &o->admin_listen, err))
+		return -EINVAL;
+	if (!o->admin_token_file &&
+	    cfg_str(sec, "gwd", "admin_token_file", NULL, &o->admin_token_file, err))
+		return -EINVAL;
+	if (o->admin_allow_remote < 0) {
+		bool b;
+
+		if (cfg_bool(sec, "gwd", "admin_allow_remote", false, &b, err))
+			return -EINVAL;
+		o->admin_allow_remote = b;
+	}
 	if (cfg_str(sec, "gwd", "log_level", NULL, &s, err))
 		return -EINVAL;
 	if (s && o->log_level < 0) {
@@ -182,6 +200,9 @@ int main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "admin-listen", required_argument, NULL, 'A' },
+		{ "admin-token-file", required_argument, NULL, 'T' },
+		{ "admin-allow-remote", no_argument, NULL, 'R' },
 		{},
 	};
 	static struct gwd gwd;
@@ -192,8 +213,10 @@ int main(int argc, char **argv)
 	char msg[GWD_ERR_LEN];
 	uint64_t generation = 0;
 	int c, ret, ready_fd = -1;
+	struct rlimit nofile;
 
 	o->log_level = -1;
+	o->admin_allow_remote = -1;
 	log_init("gwd", LOG_LVL_INFO);
 	{
 		/* Before any thread starts (gateway workers inherit the mask): TERM and INT must
@@ -223,6 +246,15 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			o->foreground = true;
+			break;
+		case 'A':
+			o->admin_listen = optarg;
+			break;
+		case 'T':
+			o->admin_token_file = optarg;
+			break;
+		case 'R':
+			o->admin_allow_remote = 1;
 			break;
 		case 'l':
 			o->log_level = log_parse_level(optarg);
@@ -284,6 +316,19 @@ int main(int argc, char **argv)
 		goto fail_early;
 	}
 
+	/* Client connections are bounded by gateway.limits.max_connections, not a 1024 soft
+	 * limit on descriptors: the soft limit goes up to the hard one. */
+	if (!getrlimit(RLIMIT_NOFILE, &nofile) && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	/* Before any thread exists: the reduced sets then hold for every thread made later. */
+	if (caps_drop(msg, sizeof(msg))) {
+		log_error("%s", msg);
+		goto fail_early;
+	}
+	if (geteuid() == 0)
+		log_info("capabilities after start-up: %s", caps_kept_text());
 	gwd.started = time(NULL);
 	gwd.loop = (struct st_h2o_evloop_t *)h2o_evloop_create();
 	if (gwd_core_init(&gwd, gwd_modules, &err)) {
@@ -313,7 +358,9 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 	}
-	if (admin_start(&gwd, o->socket, &err)) {
+	if (admin_start(&gwd, o->socket, &err) ||
+	    (o->admin_listen && admin_listen_tcp(&gwd, o->admin_listen, o->admin_token_file,
+						 o->admin_allow_remote > 0, &err))) {
 		log_error("%s", err.msg);
 		goto fail;
 	}
