@@ -29,10 +29,8 @@ get() {
 	shift
 	body=$(gcurl -D "$GW_TMP/h" "http://127.0.0.1:8080$p" "$@")
 	xc=$(tr -d '\r' <"$GW_TMP/h" | awk -F': ' 'tolower($1)=="x-cache" {print $2}')
-	seq=$(printf '%s' "$body" | python3 -c 'import json,sys
-try: print(json.load(sys.stdin)["seq"])
-except Exception: print("-")')
-	echo "${xc:-none} $seq"
+	seq=$(printf '%s' "$body" | sed -n 's/^{"name":"[^"]*","seq":\([0-9]*\),.*/\1/p')
+	echo "${xc:-none} ${seq:--}"
 }
 hdr() { tr -d '\r' <"$GW_TMP/h" | awk -F': ' -v n="$1" 'tolower($1)==n {print $2}'; }
 up_requests() { nsx g curl -s http://127.0.0.1:9001/_stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
