@@ -7,7 +7,7 @@ BUILD_PKGS="make gcc clang-14 llvm-14 pkg-config bpftool libbpf-dev libelf-dev z
 	libnl-3-dev libnl-route-3-dev libh2o-evloop-dev libssl-dev libyaml-dev libjansson-dev
 	libhiredis-dev libcurl4-openssl-dev libcrypt-dev libclang-rt-14-dev libcap-dev"
 RUN_PKGS="iproute2 ethtool curl nftables netsniff-ng redis-server nginx-light haproxy h2o wrk
-	gnuplot-nox python3 procps psmisc socat iputils-ping jq"
+	gnuplot-nox python3 procps psmisc socat iputils-ping jq openssl linux-perf"
 
 if [ "${1:-}" = "--list" ]; then
 	echo $BUILD_PKGS $RUN_PKGS
