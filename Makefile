@@ -189,6 +189,11 @@ fuzz-xdp: deps
 		XG_FUZZ_FIXTURES=$(CURDIR)/selftests/bpf/fixtures \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(BUILD)/asan/tests/test_lb_fuzz
 
+# ---- soak (not in make test): 10 minutes of load and changes through the layered edge ----
+soak: deps
+	$(Q)$(MAKE) --no-print-directory build
+	$(Q)selftests/soak.sh
+
 # ---- demo and benchmarks ----
 demo: deps
 	$(Q)$(MAKE) --no-print-directory -s build

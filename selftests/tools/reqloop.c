@@ -4,7 +4,7 @@
  * can count what happened in any time window (before, during and after a change).
  *
  *   reqloop -a ADDR:PORT -p PATH[,PATH]... [-r RATE] [-d SECONDS] [-k CONNS] [-t MS]
- *           [-s STOPFILE]
+ *           [-s STOPFILE] [-H "NAME: VALUE"]...
  *
  * GET requests rotate over the PATHs at RATE per second (default 100) until SECONDS have passed
  * (default 60; at most RATE x SECONDS requests) or STOPFILE exists. Without -k every request opens a new TCP connection
@@ -19,6 +19,7 @@
  * START_MS is when the request began (epoch milliseconds), so a request that hangs until its
  * timeout is counted in the time window it started in.
  * CONN is "new" or "kN" (keep-alive connection N). A last line "# done N requests" ends it.
+ * -H adds a header line to every request (an API key for a policy, say).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -186,17 +187,19 @@ static bool chunked_done(const char *buf, size_t len)
  * was closed before any byte of an answer (retry on a new connection); -1 on other errors
  * with errno set. *keep: the connection may carry another request. name: the answer's name.
  */
+static char extra_headers[1024];	/* -H lines, each ending in CRLF */
+
 static int request(int fd, const char *path, bool close_after, bool *keep, char *name,
 		   size_t namecap)
 {
 	static char buf[RESP_MAX];
-	char req[512];
+	char req[2048];
 	size_t len = 0;
 	int n;
 
 	*keep = false;
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: reqloop\r\n%s\r\n",
-		     path, host, close_after ? "Connection: close\r\n" : "");
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: reqloop\r\n%s%s\r\n",
+		     path, host, extra_headers, close_after ? "Connection: close\r\n" : "");
 	if (send(fd, req, n, MSG_NOSIGNAL) != n)
 		return errno == EPIPE || errno == ECONNRESET ? 0 : -1;
 	for (;;) {
@@ -323,7 +326,7 @@ static void once_kept(int *fds, bool *opened, int i, const char *path)
 static void usage(void)
 {
 	fprintf(stderr, "usage: reqloop -a ADDR:PORT -p PATH[,PATH]... [-r RATE] [-d SECONDS] "
-			"[-k CONNS] [-t MS] [-s STOPFILE]\n");
+			"[-k CONNS] [-t MS] [-s STOPFILE] [-H \"NAME: VALUE\"]...\n");
 }
 
 int main(int argc, char **argv)
@@ -335,8 +338,17 @@ int main(int argc, char **argv)
 	double rate = 100, secs = 60, start;
 	long n = 0;
 
-	while ((c = getopt(argc, argv, "a:p:r:d:k:t:s:")) != -1) {
+	while ((c = getopt(argc, argv, "a:p:r:d:k:t:s:H:")) != -1) {
 		switch (c) {
+		case 'H':
+			if (strlen(extra_headers) + strlen(optarg) + 3 > sizeof(extra_headers) ||
+			    strpbrk(optarg, "\r\n")) {
+				fprintf(stderr, "reqloop: -H: too long or with a line break\n");
+				return 2;
+			}
+			strcat(extra_headers, optarg);
+			strcat(extra_headers, "\r\n");
+			break;
 		case 'a': addr = optarg; break;
 		case 'p': snprintf(pathbuf, sizeof(pathbuf), "%s", optarg); break;
 		case 'r': rate = atof(optarg); break;
