@@ -547,12 +547,20 @@ static void copy_response_header(h2o_req_t *req, const struct phr_header *h,
 {
 	const h2o_token_t *tok;
 	h2o_iovec_t v, n;
+	char lower[64];
 
 	if (gw_connection_names(conn_tokens, nconn, h->name, h->name_len))
 		return;	/* named hop-by-hop by the upstream's Connection */
-	/* Names are case-insensitive: lower-case them so lookups (and HTTP/2) see one form. */
-	n = h2o_strdup(&req->pool, h->name, h->name_len);
-	h2o_strtolower(n.base, n.len);
+	/* Names are case-insensitive: lower-case them so lookups (and HTTP/2) see one form;
+	 * known names need no copy (the token is the name). */
+	if (h->name_len <= sizeof(lower)) {
+		for (size_t i = 0; i < h->name_len; i++)
+			lower[i] = h2o_tolower(h->name[i]);
+		n = h2o_iovec_init(lower, h->name_len);
+	} else {
+		n = h2o_strdup(&req->pool, h->name, h->name_len);
+		h2o_strtolower(n.base, n.len);
+	}
 	tok = h2o_lookup_token(n.base, n.len);
 
 	if (tok) {
@@ -568,6 +576,8 @@ static void copy_response_header(h2o_req_t *req, const struct phr_header *h,
 	if (h2o_memis(n.base, n.len, H2O_STRLIT("proxy-connection")) ||
 	    h2o_memis(n.base, n.len, H2O_STRLIT("trailer")))
 		return;
+	if (n.base == lower)
+		n = h2o_strdup(&req->pool, lower, n.len);
 	v = h2o_strdup(&req->pool, h->value, h->value_len);
 	h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 0, NULL, v.base, v.len);
 }
