@@ -12,14 +12,20 @@ need_root cache
 
 gw_ns || { t_fail setup "namespace"; exit 1; }
 gw_upstream a 9001 || t_fail setup "upstream a"
+sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 cat >"$GW_TMP/gwd.yaml" <<Y
 gateway:
   workers: 2
   listeners: [{addr: 127.0.0.1:8080}]
+  consumers:
+    - {id: alice, keys: [{name: k, sha256: $(sha alice-key-0123456789)}]}
+    - {id: bob, keys: [{name: k, sha256: $(sha bob-key-0123456789)}]}
   upstreams: [{name: a, targets: [{addr: "127.0.0.1:9001"}], passive: {failures: 0}}]
   routes:
     - {name: c, path: /c, upstream: a, policies: [{name: cache, ttl_ms: 60000, stale_if_error_ms: 60000}]}
     - {name: small, path: /s, upstream: a, policies: [{name: cache, max_bytes: 8192, max_object_bytes: 4096}]}
+    - {name: pc, path: /pc, upstream: a, policies: [{name: key-auth}, {name: cache, per_consumer: true}]}
+    - {name: nc, path: /nc, upstream: a, policies: [{name: key-auth}, {name: cache}]}
 Y
 gwd_start "$GW_TMP/gwd.yaml" 8080 || { t_fail setup "gwd did not serve"; tail "$GW_TMP/gwd.log"; exit 1; }
 
@@ -78,6 +84,15 @@ get /c/auth -H 'Authorization: Bearer t' >/dev/null
 check_eq credentials_bypass "$(get /c/auth -H 'Authorization: Bearer t' | cut -d' ' -f1)" "MISS"
 check_eq credentials_not_stored "$(get /c/auth | cut -d' ' -f1)" "MISS"
 
+# ---- per-consumer caching behind authentication ----
+a1=$(get /pc/x -H 'X-API-Key: alice-key-0123456789')
+check_eq per_consumer_hit "$(get /pc/x -H 'X-API-Key: alice-key-0123456789')" "HIT $(seq_of "$a1")"
+b1=$(get /pc/x -H 'X-API-Key: bob-key-0123456789')
+check_eq per_consumer_separate "${b1% *} $([ "$(seq_of "$b1")" != "$(seq_of "$a1")" ] && echo own)" "MISS own"
+check_eq per_consumer_auth_first "$(gcurl -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/pc/x)" "401"
+get /nc/x -H 'X-API-Key: alice-key-0123456789' >/dev/null
+check_eq consumer_not_cached_by_default "$(get /nc/x -H 'X-API-Key: alice-key-0123456789' | cut -d' ' -f1)" "MISS"
+
 # ---- coalescing: 20 concurrent misses, one upstream request (most of them wait on it) ----
 before=$(up_requests)
 pids=()
@@ -121,6 +136,7 @@ co=$(awk '/^xdpgw_gateway_cache_coalesced_total\{route="c"\}/ {print $2}' "$GW_T
 check metric_coalesced test "$co" -ge 10 -a "$co" -le 19
 check metric_evictions grep -q '^xdpgw_gateway_cache_evictions_total{route="small"} [1-9]' "$GW_TMP/m.txt"
 check metric_bypass grep -q '^xdpgw_gateway_cache_bypass_total{route="c"} 2$' "$GW_TMP/m.txt"
+check metric_bypass_consumer grep -q '^xdpgw_gateway_cache_bypass_total{route="nc"} 2$' "$GW_TMP/m.txt"
 
 # ---- stale-if-error: the upstream is gone, an expired copy answers ----
 p='/c/stale?_h=Cache-Control:max-age%3D1'
