@@ -85,6 +85,9 @@ $(BUILD)/bpf/%.bpf.o: %.bpf.c $(wildcard bpf/*.h include/xdpgw/*.h) | $(BUILD)/b
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# The bench-xdp wrapper compiles the balancer in whole.
+$(BUILD)/bpf/bench_lb.bpf.o: bpf/lb.bpf.c
+
 $(BUILD)/include/%.skel.h: $(BUILD)/bpf/%.bpf.o | $(BUILD)/include
 	$(call msg,GENSKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@

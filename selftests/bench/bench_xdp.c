@@ -9,15 +9,23 @@
  * and a new flow needs a fresh 5-tuple per packet, so these run as repeat=1 calls, one packet
  * each. A single call costs more than the same work batched (a clock read around it, caches
  * cooled by the syscall); that overhead is calibrated on the balancer itself: the l2
- * established case measured both ways, in the same run. Every case is measured REPEATS times
- * (default 5), cases interleaved, and the median printed:
- *   bench-xdp CASE ns_per_pkt=N ratio_to_floor=R
- * The raw single-call numbers and the calibration go to stderr.
+ * established case measured both ways, in the same run.
+ * Wrapped cases (selftests/bpf/progs/bench_lb.bpf.c, the balancer compiled into a wrapper that
+ * gives each round the next of FLOWS 5-tuples and undoes the encapsulation): established UDP
+ * flows, ipip, batched: one flow (everything in cache) and FLOWS flows (default 65536, as in
+ * bench-l4: each round touches another connection-table entry). They are reported as
+ * wrapped - wrapper alone + floor, comparable with the other cases.
+ * Every case is measured REPEATS times (default 5), cases interleaved, and the median printed:
+ *   bench-xdp CASE ns_per_pkt=N ratio_to_floor=R [flows=N]
+ * The raw single-call and wrapped numbers and the calibration go to stderr. WRAPPED_ONLY=1
+ * runs the floor and the wrapped cases only (a quick look at the connection table's cost);
+ * CT_ENTRIES sets the connection table's size (default XG_CT_ENTRIES).
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/bpf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +36,7 @@
 #include "lib/lb.h"
 #include "lib/lbmap.h"
 #include "lib/pkt.h"
+#include "bench_lb.skel.h"
 #include "reflect.skel.h"
 
 #define IFINDEX 1		/* lo: present in every namespace, accepted by test runs */
@@ -35,6 +44,7 @@
 #define NBACKENDS 10
 
 static unsigned int repeats = 5, batch_repeat = 2000000, single_calls = 200000;
+static unsigned int many_flows = 65536;
 
 struct frame {
 	uint8_t b[256];
@@ -72,6 +82,20 @@ static void tcp_frame(uint32_t i, const char *dst, uint8_t flags, struct frame *
 	pkt_push_eth(&p, "02:00:00:00:00:01", "02:00:00:00:00:02", 0, NULL, NULL, 0x0800);
 	memcpy(f->b, p.b, p.len);
 	f->len = (uint32_t)(p.len < 60 ? 60 : p.len);	/* minimum Ethernet frame */
+}
+
+/* A UDP frame from client index 0 to dst (the wrapper gives it the 5-tuple of each round). */
+static void udp_frame(const char *dst, struct frame *f)
+{
+	struct pkt p;
+	struct pkt_ip ip = { .family = 4, .src = "198.18.0.0", .dst = dst, .proto = 17, .df = true };
+
+	pkt_payload(&p, 18, 0);
+	pkt_push_udp(&p, &ip, 1024, 80);
+	pkt_push_ip(&p, &ip);
+	pkt_push_eth(&p, "02:00:00:00:00:01", "02:00:00:00:00:02", 0, NULL, NULL, 0x0800);
+	memcpy(f->b, p.b, p.len);
+	f->len = (uint32_t)p.len;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -133,17 +157,38 @@ static void ack_established(uint32_t i, struct frame *f)
 	tcp_frame(0, VIP, 0x10, f);
 }
 
+/* Service id (tcp or udp VIP:80), maglev over NBACKENDS backends, ipip. */
+static void add_service(struct lbmap *m, uint32_t vip_id, uint8_t proto)
+{
+	struct xg_vip_key key = { .port = htons(80), .proto = proto, .family = XG_AF_INET };
+	struct xg_vip vip = { .algo = XG_ALGO_MAGLEV, .fwd = XG_FWD_IPIP };
+	uint32_t id;
+
+	inet_pton(AF_INET, VIP, &key.addr.v4);
+	if (lbmap_vip_set(m, vip_id, proto == 6 ? "bench" : "bench-udp", &key, &vip))
+		exit(1);
+	for (uint32_t b = 0; b < NBACKENDS; b++) {
+		struct xg_backend be = { .family = XG_AF_INET, .weight = 1, .vip_id = vip_id,
+					 .mac = { 2, 0xbe, 0, 0, (uint8_t)vip_id, (uint8_t)b } };
+
+		be.addr.v4 = htonl(0xc6130000u + 256 * vip_id + b + 1);
+		if (lbmap_backend_alloc_id(m, &id) || lbmap_backend_set(m, id, &be))
+			exit(1);
+	}
+}
+
 static struct lb_obj *setup(void)
 {
 	struct lb_opts opts = {};	/* default sizes: the connection table as deployed */
 	struct xg_link link = { .ifindex = IFINDEX, .mtu = 1500 };
-	struct xg_vip_key key = { .port = htons(80), .proto = 6, .family = XG_AF_INET };
-	struct xg_vip vip = { .algo = XG_ALGO_MAGLEV, .fwd = XG_FWD_IPIP };
-	struct lb_obj *lb = lb_load(&opts);
+	struct lb_obj *lb;
 	struct lbmap *m;
-	uint32_t id;
 	uint8_t fam;
+	char *env;
 
+	if ((env = getenv("CT_ENTRIES")))	/* experiments with the table size */
+		opts.ct_entries = (uint32_t)atoi(env);
+	lb = lb_load(&opts);
 	if (!lb) {
 		fprintf(stderr, "bench-xdp: loading the balancer failed: %s\n", strerror(errno));
 		exit(1);
@@ -151,18 +196,38 @@ static struct lb_obj *setup(void)
 	m = lb_maps(lb);
 	pkt_mac("02:00:00:00:00:01", link.mac);
 	addr_parse("198.18.0.1", &link.src4, &fam);
-	inet_pton(AF_INET, VIP, &key.addr.v4);
-	if (lbmap_link_set(m, &link) || lbmap_vip_set(m, 0, "bench", &key, &vip))
+	if (lbmap_link_set(m, &link))
 		exit(1);
-	for (uint32_t b = 0; b < NBACKENDS; b++) {
-		struct xg_backend be = { .family = XG_AF_INET, .weight = 1, .vip_id = 0,
-					 .mac = { 2, 0xbe, 0, 0, 0, (uint8_t)b } };
-
-		be.addr.v4 = htonl(0xc6130000u + b + 1);
-		if (lbmap_backend_alloc_id(m, &id) || lbmap_backend_set(m, id, &be))
-			exit(1);
-	}
+	add_service(m, 0, 6);
+	add_service(m, 1, 17);
 	return lb;
+}
+
+/*
+ * The wrapper (bench_lb.bpf.c) on the balancer's own maps, cycling through flows 5-tuples.
+ * Returns the loaded skeleton.
+ */
+static struct bench_lb *wrapper(struct lb_obj *lb, uint32_t flows)
+{
+	struct bench_lb *w = bench_lb__open();
+	struct lbmap *m = lb_maps(lb);
+
+	if (!w)
+		exit(1);
+	w->rodata->bench_flows = flows;
+	for (int i = 0; i < LBMAP_MAX; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(w->obj, lbmap_names[i]);
+
+		if (!map || bpf_map__reuse_fd(map, m->fd[i])) {
+			fprintf(stderr, "bench-xdp: reusing %s failed\n", lbmap_names[i]);
+			exit(1);
+		}
+	}
+	if (bench_lb__load(w)) {
+		fprintf(stderr, "bench-xdp: loading the wrapper failed\n");
+		exit(1);
+	}
+	return w;
 }
 
 /* The same case in l2 mode: no size change, so it can run batched (a cross-check). */
@@ -196,9 +261,12 @@ static void set_rate(struct lb_obj *lb, uint32_t rate)
 int main(int argc, char **argv)
 {
 	double floor_b[16], nonvip[16], est[16], l2_b[16], l2_1[16], syn[16], skip[16];
+	double wrap[16], udp1[16], udpn[16];
+	bool wrapped_only;
+	struct bench_lb *one, *many;
 	struct reflect *reflect;
 	struct frame f;
-	struct lb_obj *lb;
+	struct lb_obj *lb, *wlb;
 	uint32_t ns, ret;
 	int lb_fd, fl_fd;
 	char *env;
@@ -209,6 +277,9 @@ int main(int argc, char **argv)
 		repeats = (unsigned int)atoi(env);
 	if ((env = getenv("SINGLE_CALLS")) && atoi(env) >= 1000 && atoi(env) <= 1000000)
 		single_calls = (unsigned int)atoi(env);
+	if ((env = getenv("FLOWS")) && atoi(env) >= 1 && atoi(env) <= (1 << 22))
+		many_flows = (unsigned int)atoi(env);
+	wrapped_only = (env = getenv("WRAPPED_ONLY")) && strcmp(env, "1") == 0;
 	if (geteuid() != 0) {
 		fprintf(stderr, "bench-xdp: needs root\n");
 		return 1;
@@ -220,6 +291,16 @@ int main(int argc, char **argv)
 		return 1;
 	lb_fd = lb_prog_fd(lb);
 	fl_fd = bpf_program__fd(reflect->progs.xdp_reflect);
+	/* Their own balancer: a connection table holding just their flows, as in bench-l4 (the
+	 * new-flow cases fill the other one, and a full table has longer hash chains). */
+	wlb = setup();
+	one = wrapper(wlb, 1);
+	many = wrapper(wlb, many_flows);
+	/* Create the flows: the measured rounds are established packets. */
+	udp_frame(VIP, &f);
+	if (run(bpf_program__fd(many->progs.xdp_bench_lb), &f, many_flows, &ns, &ret) ||
+	    ret != XDP_TX || run(bpf_program__fd(one->progs.xdp_bench_lb), &f, 1, &ns, &ret))
+		return 1;
 
 	/* One established flow: its SYN inserts the entry the ACKs then hit. */
 	syn_of(0, &f);
@@ -230,6 +311,12 @@ int main(int argc, char **argv)
 
 		tcp_frame(0, VIP, 0x10, &f);
 		floor_b[r] = batch(fl_fd, &f, XDP_TX);
+		udp_frame(VIP, &f);
+		wrap[r] = batch(bpf_program__fd(one->progs.xdp_bench_wrap), &f, XDP_TX);
+		udp1[r] = batch(bpf_program__fd(one->progs.xdp_bench_lb), &f, XDP_TX);
+		udpn[r] = batch(bpf_program__fd(many->progs.xdp_bench_lb), &f, XDP_TX);
+		if (wrapped_only)
+			continue;
 		tcp_frame(0, "198.18.200.200", 0x10, &f);
 		nonvip[r] = batch(lb_fd, &f, XDP_PASS);
 		est[r] = singles(lb_fd, ack_established, 0, XDP_TX);
@@ -244,22 +331,37 @@ int main(int argc, char **argv)
 		set_fwd(lb, XG_FWD_IPIP);
 	}
 	double fb = median(floor_b, repeats), l2 = median(l2_b, repeats);
-	double call = median(l2_1, repeats) - l2;
+	double call = median(l2_1, repeats) - l2, w = median(wrap, repeats);
+	double u1 = median(udp1, repeats), un = median(udpn, repeats);
 
 	fprintf(stderr,
 		"bench-xdp: %u repeats, batch repeat %u, %u single calls per case\n"
-		"bench-xdp: single-call overhead %.1f ns (established l2: %.1f single, %.1f batched)\n"
-		"bench-xdp: raw single calls: established %.1f, new-flow-syn %.1f, "
-		"new-flow-insert-skipped %.1f ns\n",
-		repeats, batch_repeat, single_calls, call, median(l2_1, repeats), l2,
-		median(est, repeats), median(syn, repeats), median(skip, repeats));
+		"bench-xdp: wrapper alone %.1f ns; wrapped UDP established: 1 flow %.1f, %u flows "
+		"%.1f ns (cases below: wrapped - wrapper + floor)\n",
+		repeats, batch_repeat, single_calls, w, u1, many_flows, un);
+	if (!wrapped_only)
+		fprintf(stderr,
+			"bench-xdp: single-call overhead %.1f ns (established l2: %.1f single, "
+			"%.1f batched)\n"
+			"bench-xdp: raw single calls: established %.1f, new-flow-syn %.1f, "
+			"new-flow-insert-skipped %.1f ns\n",
+			call, median(l2_1, repeats), l2, median(est, repeats), median(syn, repeats),
+			median(skip, repeats));
 	print("floor-xdp-tx", fb, fb);
-	print("non-vip", median(nonvip, repeats), fb);
-	print("established", median(est, repeats) - call, fb);
-	print("established-l2", l2, fb);
-	print("new-flow-syn", median(syn, repeats) - call, fb);
-	print("new-flow-insert-skipped", median(skip, repeats) - call, fb);
+	if (!wrapped_only) {
+		print("non-vip", median(nonvip, repeats), fb);
+		print("established", median(est, repeats) - call, fb);
+		print("established-l2", l2, fb);
+		print("new-flow-syn", median(syn, repeats) - call, fb);
+		print("new-flow-insert-skipped", median(skip, repeats) - call, fb);
+	}
+	print("established-udp", u1 - w + fb, fb);
+	printf("bench-xdp established-udp-many ns_per_pkt=%.1f ratio_to_floor=%.2f flows=%u\n",
+	       un - w + fb, (un - w + fb) / fb, many_flows);
+	bench_lb__destroy(many);
+	bench_lb__destroy(one);
 	reflect__destroy(reflect);
+	lb_unload(wlb);
 	lb_unload(lb);
 	return 0;
 }

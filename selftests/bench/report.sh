@@ -67,8 +67,8 @@ set yrange [0:*]'
 
 chart_xdp() {
 	local f=$TMP/xdp.dat c
-	for c in floor-xdp-tx non-vip established established-l2 new-flow-syn \
-		new-flow-insert-skipped; do
+	for c in floor-xdp-tx non-vip established established-l2 established-udp \
+		established-udp-many new-flow-syn new-flow-insert-skipped; do
 		echo "$c $(val xdp "$c" ns_per_pkt)"
 	done | awk 'NF == 2' >"$f"
 	[ -s "$f" ] || return 1
