@@ -52,10 +52,13 @@ struct {
 	__type(value, struct xg_flow_stats);
 } lb_vip_stats SEC(".maps");
 
-/* Template of the per-service selection tables; real ones are sized per service. */
+/*
+ * Template of the per-service selection tables; real ones are sized per service and filled
+ * through a mapping (BPF_F_MMAPABLE) before they are swapped in.
+ */
 struct lb_sel_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);

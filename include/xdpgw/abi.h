@@ -154,11 +154,12 @@ struct xg_vip_info {
 };
 
 /*
- * lb_selection[vip id] is an inner array map (BPF_F_INNER_MAP, so sizes differ per service) of
- * __u32 whose slot 0 holds the number n of entries that follow; slots 1..n hold backend ids.
- * For maglev and sh it is the Maglev lookup table (n prime), for rr the weighted sequence, for
- * lc the list of eligible backends (n <= XG_LC_MAX_BACKENDS). Only live backends (in use, not
- * down, not draining, weight > 0) appear. A change builds a new inner map and swaps it in with
+ * lb_selection[vip id] is an inner array map (BPF_F_INNER_MAP, so sizes differ per service;
+ * BPF_F_MMAPABLE, so userspace fills it through a mapping) of __u32 whose slot 0 holds the
+ * number n of entries that follow; slots 1..n hold backend ids. For maglev and sh it is the
+ * Maglev lookup table (n prime), for rr the weighted sequence, for lc the list of eligible
+ * backends (n <= XG_LC_MAX_BACKENDS). Only live backends (in use, not down, not draining,
+ * weight > 0) appear. A change builds a new inner map and swaps it in with
  * one update of the outer map, so a packet sees the old table or the new one, never a mix.
  * An absent inner map or n == 0 means "no live backend".
  */

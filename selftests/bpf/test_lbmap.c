@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <xdpgw/hash.h>
 
 #include "lib/lbtest.h"
@@ -225,6 +226,51 @@ TEST(backends_apply_in_one_swap)
 	c[0] = (struct lbmap_be_change){ .id = 12, .del = true };
 	ASSERT_ERR(lbmap_backends_apply(t.m, 0, c, 1), -ENOENT);
 out:
+	lbt_teardown(&t);
+}
+
+/*
+ * Tables are filled through a mapping (mmapable inner arrays); an lb_selection pinned by an
+ * older version (inner template without BPF_F_MMAPABLE) refuses those, and the library falls
+ * back to batch-filled tables. Both read back slot for slot.
+ */
+TEST(selection_tables_mmapable_and_plain)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, plain, .map_flags = BPF_F_INNER_MAP);
+	struct xg_vip vip = { .algo = XG_ALGO_RR };
+	uint32_t sel[16], n, heavy, light;
+	int tmpl, outer, saved;
+	struct lbt t;
+
+	if (!lbt_setup(&t, NULL))
+		return;
+	ASSERT_OK(lbmap_vip_set(t.m, 0, "web", K4("198.18.100.1", 80), &vip));
+	ASSERT_OK(lbt_backend(&t, 0, "198.19.0.1", 2, NULL, &heavy));
+	ASSERT_OK(lbt_backend(&t, 0, "198.19.0.2", 1, NULL, &light));
+	ASSERT_FALSE(t.m->sel_plain);
+	ASSERT_OK(lbmap_sel_read(t.m, 0, sel, 16, &n));
+	ASSERT_EQ(n, 3);	/* smooth weighted round robin: heavy, light, heavy */
+	ASSERT_TRUE(sel[0] == heavy && sel[1] == light && sel[2] == heavy);
+	/* an outer map whose template is a plain inner array, as older versions pinned */
+	tmpl = bpf_map_create(BPF_MAP_TYPE_ARRAY, "old_tmpl", 4, 4, 1, &plain);
+	LIBBPF_OPTS(bpf_map_create_opts, oo, .inner_map_fd = tmpl);
+	outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "old_sel", 4, 4,
+			       t.m->max_entries[LBMAP_SELECTION], &oo);
+	if (!ASSERT_TRUE(tmpl >= 0 && outer >= 0))
+		goto out;
+	saved = t.m->fd[LBMAP_SELECTION];
+	t.m->fd[LBMAP_SELECTION] = outer;
+	ASSERT_OK(lbmap_sel_publish(t.m, 0));
+	ASSERT_TRUE(t.m->sel_plain);
+	ASSERT_OK(lbmap_sel_read(t.m, 0, sel, 16, &n));
+	ASSERT_EQ(n, 3);
+	ASSERT_TRUE(sel[0] == heavy && sel[1] == light && sel[2] == heavy);
+	t.m->fd[LBMAP_SELECTION] = saved;
+out:
+	if (outer >= 0)
+		close(outer);
+	if (tmpl >= 0)
+		close(tmpl);
 	lbt_teardown(&t);
 }
 

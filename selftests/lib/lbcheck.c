@@ -765,7 +765,8 @@ static int put_percpu32(struct lbmap *m, enum lbmap_id map, uint32_t key, uint32
 
 static int table_put(struct lbmap *m, uint32_t vip_id, const uint32_t *ids, uint32_t n)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_INNER_MAP);
+	/* The flags of the lb_sel_inner template (bpf/lb_maps.h). */
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, n + XG_SEL_HDR, &o), err = 0;
 
 	if (fd < 0)

@@ -54,6 +54,7 @@ struct lbmap {
 	bool readonly;
 	uint32_t sel_budget; /* entries of all selection tables together (XG_SEL_BUDGET) */
 	uint32_t sel_max;    /* largest table (XG_SEL_MAX) */
+	bool sel_plain;	     /* lb_selection refused an mmapable table: fill tables by batch update */
 };
 
 /*
