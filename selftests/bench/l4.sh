@@ -381,7 +381,7 @@ cp_memory() {
 # ---- connections ----
 conn_cases() {
 	local r c line cps
-	local -A cps_runs=() fails=()
+	local -A cps_runs=() fails=() slow_hs=() slow_rep=()
 	bg_start be1 "$TMP/server.log" taskset -c $((1 - BENCH_CPU)) "$CONNRATE" serve -p 80 \
 		-t $((CONN_REPEATS * 2 * (CONN_SECONDS + 3) + 30))
 	wait_listen be1 80 || die "the TCP sink did not listen"
@@ -404,6 +404,12 @@ conn_cases() {
 			# hidden: a loaded machine can cause them too.
 			fails[$c]=$((${fails[$c]:-0} + $(echo "$line" |
 				sed -n 's/.*errors=\([0-9]*\) timeouts=\([0-9]*\).*/\1 + \2/p')))
+			# A slow handshake is a lost SYN or SYN-ACK (the path, the balancer); a slow
+			# reply after a quick handshake, a server that did not run in time.
+			slow_hs[$c]=$((${slow_hs[$c]:-0} + $(echo "$line" |
+				sed -n 's/.*slow_handshakes=\([0-9]*\).*/\1/p')))
+			slow_rep[$c]=$((${slow_rep[$c]:-0} + $(echo "$line" |
+				sed -n 's/.*slow_replies=\([0-9]*\).*/\1/p')))
 			cps_runs[$c]="${cps_runs[$c]:-} $cps"
 		done
 	done
@@ -412,8 +418,11 @@ conn_cases() {
 	nft=$(median ${cps_runs[nftables]})
 	# shellcheck disable=SC2086
 	xg=$(median ${cps_runs[xdpgw]})
-	result "conn-nftables cps=$nft failed=${fails[nftables]} runs=$(runs ${cps_runs[nftables]})"
+	result "conn-nftables cps=$nft failed=${fails[nftables]}" \
+		"slow_handshakes=${slow_hs[nftables]} slow_replies=${slow_rep[nftables]}" \
+		"runs=$(runs ${cps_runs[nftables]})"
 	result "conn-xdpgw cps=$xg cps_vs_nftables=$(ratio "$xg" "$nft") failed=${fails[xdpgw]}" \
+		"slow_handshakes=${slow_hs[xdpgw]} slow_replies=${slow_rep[xdpgw]}" \
 		"runs=$(runs ${cps_runs[xdpgw]})"
 }
 
@@ -495,16 +504,24 @@ write_docs() {
 			"x$(field xdpgw wall_pps_vs_nftables) nftables' one-arm and" \
 			"x$(field bridged-xdpgw wall_pps_vs_nftables) bridged."
 		echo
-		echo "| new TCP connections (bridged) | connections/s | vs nftables | failed or > 1 s |"
-		echo "| --- | ---: | --- | ---: |"
+		echo "| new TCP connections (bridged) | connections/s | vs nftables | failed or > 1 s |" \
+			"handshake > 1 s | reply > 1 s |"
+		echo "| --- | ---: | --- | ---: | ---: | ---: |"
 		echo "| nftables DNAT, replies through lb1 | $(field conn-nftables cps) | 1.00 |" \
-			"$(field conn-nftables failed) |"
+			"$(field conn-nftables failed) | $(field conn-nftables slow_handshakes) |" \
+			"$(field conn-nftables slow_replies) |"
 		echo "| xdpgw, direct server return | $(field conn-xdpgw cps) |" \
-			"x$(field conn-xdpgw cps_vs_nftables) | $(field conn-xdpgw failed) |"
+			"x$(field conn-xdpgw cps_vs_nftables) | $(field conn-xdpgw failed) |" \
+			"$(field conn-xdpgw slow_handshakes) | $(field conn-xdpgw slow_replies) |"
 		echo
 		echo "Client, server and balancer share the machine's $(nproc) CPUs here, so the"
 		echo "connection rate mostly measures the TCP endpoints (and whatever else runs on the"
-		echo "machine); the failure column shows whether a balancer lost connections."
+		echo "machine); the failure columns show whether a balancer lost connections. A"
+		echo "handshake over 1 s is a lost SYN or SYN-ACK (the kernel retransmits after 1 s): the"
+		echo "path through the balancer. A reply over 1 s after a quick handshake is a server"
+		echo "that did not run in time: the $CONNS-connection runs keep 32 in flight, so one"
+		echo "stall of the server process over 1 s (CPU starvation on a loaded machine) costs"
+		echo "about 32 at once (\`selftests/tools/connrate.c\`)."
 		echo
 		echo "Control plane: \`gwctl backend add\` to the first packet the datapath sends to the"
 		echo "new backend: $(field cp-backend-add first_packet_ms) ms (gwctl itself ran" \

@@ -7,8 +7,13 @@
  *   connrate serve [-p PORT] [-t SECONDS]
  *   connrate connect ADDR PORT [-n COUNT] [-c CONCURRENCY] [-t SECONDS]
  *
- * The client prints one line: connections=N errors=N timeouts=N seconds=S cps=R, and exits 0
- * when every connection it started succeeded, 1 otherwise (the line is printed either way).
+ * The client prints one line: connections=N errors=N timeouts=N seconds=S cps=R
+ * slow_handshakes=N slow_replies=N, and exits 0 when every connection it started succeeded, 1
+ * otherwise (the line is printed either way). A timeout is a connection not done within 1 s;
+ * slow_handshakes counts connections whose handshake took over 1 s (a lost SYN or SYN-ACK: the
+ * kernel retransmits after 1 s; the network path), slow_replies those whose handshake was
+ * quick but whose reply came after 1 s in all (a lost request, or a server that did not run:
+ * CPU starvation on a loaded machine).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -116,6 +121,7 @@ struct conn {
 	int fd;
 	enum conn_state state;
 	uint64_t start;
+	bool slow_handshake;	/* connected over CONN_TIMEOUT_NS after start */
 };
 
 struct client {
@@ -124,7 +130,7 @@ struct client {
 	int ep;
 	struct conn *conns;
 	uint32_t concurrency, in_flight;
-	uint64_t started, ok, errors, timeouts;
+	uint64_t started, ok, errors, timeouts, slow_handshakes, slow_replies;
 	int first_errno;
 };
 
@@ -132,6 +138,11 @@ struct client {
 static void conn_end(struct client *c, struct conn *conn, int err)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if ((err == ETIMEDOUT && conn->state == CONN_CONNECTING) || conn->slow_handshake)
+		c->slow_handshakes++;
+	else if (err == ETIMEDOUT)
+		c->slow_replies++;
 
 	setsockopt(conn->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(conn->fd);
@@ -163,6 +174,7 @@ static int conn_start(struct client *c, uint32_t slot)
 	conn->fd = fd;
 	conn->start = now_ns();
 	conn->state = CONN_CONNECTING;
+	conn->slow_handshake = false;
 	if (connect(fd, (struct sockaddr *)&c->dst, c->dst_len) < 0 && errno != EINPROGRESS) {
 		conn_end(c, conn, errno);
 		return 0;
@@ -188,10 +200,12 @@ static void conn_event(struct client *c, uint32_t slot, uint32_t events)
 			err = errno;
 		if (!err && epoll_ctl(c->ep, EPOLL_CTL_MOD, conn->fd, &ev) < 0)
 			err = errno;
-		if (err)
+		if (err) {
 			conn_end(c, conn, err);
-		else
+		} else {
 			conn->state = CONN_WAITING;
+			conn->slow_handshake = now_ns() - conn->start > CONN_TIMEOUT_NS;
+		}
 		return;
 	}
 	if (conn->state != CONN_WAITING)
@@ -262,10 +276,12 @@ static int run_client(struct client *c, uint64_t count, uint32_t seconds)
 		expire(c, now_ns());
 	}
 	end = now_ns();
-	printf("connections=%llu errors=%llu timeouts=%llu seconds=%.3f cps=%.0f\n",
+	printf("connections=%llu errors=%llu timeouts=%llu seconds=%.3f cps=%.0f "
+	       "slow_handshakes=%llu slow_replies=%llu\n",
 	       (unsigned long long)c->ok, (unsigned long long)c->errors,
 	       (unsigned long long)c->timeouts, (end - begin) / 1e9,
-	       c->ok / ((end - begin) / 1e9));
+	       c->ok / ((end - begin) / 1e9), (unsigned long long)c->slow_handshakes,
+	       (unsigned long long)c->slow_replies);
 	if (c->first_errno)
 		fprintf(stderr, "connrate: first error: %s\n", strerror(c->first_errno));
 	return c->ok > 0 && c->errors == 0 && c->timeouts == 0 ? 0 : 1;
