@@ -316,8 +316,8 @@ good "all three gateways took users-1 out after $(secs $((t1 - t0))): ${states%,
 recap="users-1 killed: out of the gateways' pools after $(secs $((t1 - t0)))"
 say "(ejected: 3 refused connects in a row; down: 2 failed GET /health, one every 300 ms)"
 failure_window "$t0" "$t1"
-say "(refused connects are retried on users-2; a request users-1 had already accepted gets 502:"
-say "the gateway does not send a request twice when the first instance may have seen it)"
+say "(refused connects are retried on users-2, and so is a GET users-1 had accepted but not"
+say "answered; only a POST it may have seen would get 502: the gateway does not send it twice)"
 sleep 1
 check_window "after that" "$t1" "$(now_ms)"
 prompt svc1 build/tools/upstream --listen "$USERS1" --name users-1 \&

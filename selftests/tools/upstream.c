@@ -7,18 +7,26 @@
  *   upstream --listen ADDR:PORT [--name NAME] [--status N] [--body TEXT] [--body-file FILE]
  *            [--content-type TYPE] [--header "Name: value"]... [--gzip] [--delay-ms N]
  *            [--close-after N] [--chunked] [--health-status N] [--health-file FILE]
+ *            [--drop] [--silent-close-after N] [--idle-close-ms N]
  *
  * --body sends TEXT instead of the echo; --close-after closes each connection after N
  * responses (with Connection: close on the last); --health-status answers GET /health with N;
  * --health-file answers GET /health with the status written in FILE, read on each request (so a
  * test can flip it while the server runs; 200 while FILE is missing or empty);
  * --chunked uses Transfer-Encoding: chunked; --gzip compresses every body (Content-Encoding:
- * gzip, whatever the request accepts). One thread per connection; stops on SIGTERM.
+ * gzip, whatever the request accepts). Failures for retry tests: --drop reads each request and
+ * closes the connection without answering (an instance that accepted and died); --silent-close-
+ * after N answers N requests per connection, then closes it without answering when the next
+ * request arrives (a keep-alive connection the server closed as the request came in: the stale
+ * race made certain); --idle-close-ms N closes a connection idle that long between requests
+ * (a keep-alive timeout shorter than the client's). One thread per connection; stops on SIGTERM.
  *
  * Query parameters starting with "_" change one response: _status=N, _delay_ms=N,
- * _h=Name:value (an extra header, repeatable), _body=TEXT, _ct=CONTENT_TYPE, _gzip=1. While delaying, a client
- * that closes its connection is noticed and counted as aborted. GET /_stats answers
- * {"requests": N, "aborted": N} (itself not counted).
+ * _h=Name:value (an extra header, repeatable), _body=TEXT, _ct=CONTENT_TYPE, _gzip=1, _drop=1
+ * (close without answering), _partial=1 (close after half a response head). While delaying, a
+ * client that closes its connection is noticed and counted as aborted. GET /_stats answers
+ * {"requests": N, "aborted": N, "dropped": N} (itself not counted; dropped requests count in
+ * both).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,13 +57,15 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
 
 static const char *opt_name = "upstream";
 static int opt_status = 200, opt_health = 200, opt_delay_ms, opt_close_after;
+static int opt_silent_close_after, opt_idle_close_ms;
+static bool opt_drop;
 static const char *opt_body, *opt_content_type, *opt_health_file;
 static char *opt_body_file;
 static size_t opt_body_file_len;
 static bool opt_chunked, opt_gzip;
 static char opt_headers[4096];
 static size_t opt_headers_len;
-static unsigned long n_requests, n_aborted;
+static unsigned long n_requests, n_aborted, n_dropped;
 
 #define MAX_BODY (16u << 20)
 
@@ -197,6 +207,17 @@ static long qparam(const char *path, size_t pl, const char *name, int skip, char
 	return -1;
 }
 
+/* Waits up to ms for fd to have input (or EOF); returns false when it has none by then. */
+static bool wait_readable(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int n;
+
+	while ((n = poll(&pfd, 1, ms)) < 0 && errno == EINTR)
+		;
+	return n > 0;
+}
+
 /* Sleeps ms unless the client closes first; returns false when it did. */
 static bool wait_or_abort(int fd, int ms)
 {
@@ -255,6 +276,8 @@ static void *serve(void *arg)
 			nh = 100;
 			if (len == cap)
 				goto out;
+			if (len == 0 && opt_idle_close_ms && !wait_readable(fd, opt_idle_close_ms))
+				goto out;	/* idle too long between requests */
 			r = read(fd, buf + len, cap - len);
 			if (r <= 0)
 				goto out;
@@ -280,9 +303,11 @@ static void *serve(void *arg)
 			len += r;
 		}
 		if (pl == 7 && !memcmp(path, "/_stats", 7)) {
-			blen = snprintf(body, 256, "{\"requests\":%lu,\"aborted\":%lu}\n",
+			blen = snprintf(body, 256,
+					"{\"requests\":%lu,\"aborted\":%lu,\"dropped\":%lu}\n",
 					__atomic_load_n(&n_requests, __ATOMIC_RELAXED),
-					__atomic_load_n(&n_aborted, __ATOMIC_RELAXED));
+					__atomic_load_n(&n_aborted, __ATOMIC_RELAXED),
+					__atomic_load_n(&n_dropped, __ATOMIC_RELAXED));
 			n = snprintf(head, sizeof(head),
 				     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
 				     "content-length: %zu\r\n\r\n", blen);
@@ -293,6 +318,15 @@ static void *serve(void *arg)
 			continue;
 		}
 		seq = __atomic_add_fetch(&n_requests, 1, __ATOMIC_RELAXED);
+		if (opt_drop || (opt_silent_close_after && served >= opt_silent_close_after) ||
+		    qparam(path, pl, "_drop", 0, val, sizeof(val)) > 0) {
+			__atomic_add_fetch(&n_dropped, 1, __ATOMIC_RELAXED);
+			goto out;
+		}
+		if (qparam(path, pl, "_partial", 0, val, sizeof(val)) > 0) {
+			write_all(fd, "HTTP/1.1 200 OK\r\ncontent-", 26);
+			goto out;
+		}
 		memcpy(extra, opt_headers, opt_headers_len);
 		extra_len = opt_headers_len;
 		if (qparam(path, pl, "_delay_ms", 0, val, sizeof(val)) > 0)
@@ -441,12 +475,15 @@ int main(int argc, char **argv)
 		{ "content-type", required_argument, NULL, 't' },
 		{ "header", required_argument, NULL, 'h' },
 		{ "gzip", no_argument, NULL, 'z' },
+		{ "drop", no_argument, NULL, 'D' },
+		{ "silent-close-after", required_argument, NULL, 'S' },
+		{ "idle-close-ms", required_argument, NULL, 'I' },
 		{},
 	};
 	const char *listen_spec = NULL;
 	int c, lfd;
 
-	while ((c = getopt_long(argc, argv, "l:n:s:b:d:c:CH:F:f:t:h:z", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:n:s:b:d:c:CH:F:f:t:h:zDS:I:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen_spec = optarg; break;
 		case 'n': opt_name = optarg; break;
@@ -459,6 +496,9 @@ int main(int argc, char **argv)
 		case 'F': opt_health_file = optarg; break;
 		case 't': opt_content_type = optarg; break;
 		case 'z': opt_gzip = true; break;
+		case 'D': opt_drop = true; break;
+		case 'S': opt_silent_close_after = atoi(optarg); break;
+		case 'I': opt_idle_close_ms = atoi(optarg); break;
 		case 'h':
 			if (opt_headers_len + strlen(optarg) + 3 > sizeof(opt_headers)) {
 				fprintf(stderr, "Error: too many --header\n");

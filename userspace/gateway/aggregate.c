@@ -548,7 +548,7 @@ struct agg_run {
 static __thread struct agg_run *watching;
 
 static void finish(struct agg_run *run);
-static void call_start(struct agg_call *call, bool fresh);
+static bool call_start(struct agg_call *call, bool fresh);
 
 static void unwatch(struct agg_run *run)
 {
@@ -667,21 +667,25 @@ static void on_error(struct gw_upcall *up, enum gw_upcall_err err)
 	struct agg_call *call = up->data;
 	const struct gw_upstream *u = call->part->u;
 	bool idempotent = !strcmp(call->part->method, "GET") || !strcmp(call->part->method, "HEAD");
+	/* A part's timeout is its whole budget: a response timeout is not tried again. */
+	enum gw_retry how = gw_upcall_retry(up, err, idempotent, false);
+	uint64_t *retries = call->target->st->slot[call->run->w->slot].retries;
 
 	if (err != GW_UP_STALE) {
 		call_outcome(call, true);
 		gw_proxy_passive(call->run->c, u, call->target, true);
 	}
 	call_end(call);
-	if (err == GW_UP_STALE && idempotent && !call->stale_retried) {
+	if (how == GW_RETRY_SAME && !call->stale_retried) {
 		call->stale_retried = true;
 		call->ntried--;	/* the same target once more, on a new connection */
-		call_start(call, true);
+		if (call_start(call, true))
+			GW_CTR_ADD(retries[gw_retry_reason(err)], 1);
 		return;
 	}
-	if ((err == GW_UP_CONNECT_FAILED || err == GW_UP_CONNECT_TIMEOUT) && idempotent &&
-	    call->ntried <= u->retries && call->ntried < GW_MAX_TRIES) {
-		call_start(call, false);
+	if (how != GW_RETRY_NONE && call->ntried <= u->retries && call->ntried < GW_MAX_TRIES) {
+		if (call_start(call, false))
+			GW_CTR_ADD(retries[gw_retry_reason(err)], 1);
 		return;
 	}
 	if (err == GW_UP_CONNECT_TIMEOUT || err == GW_UP_RESPONSE_TIMEOUT)
@@ -759,8 +763,11 @@ static h2o_iovec_t build_request(struct agg_call *call)
 	return h2o_iovec_init(buf, off);
 }
 
-/* Starts (or retries) the part's call; fresh: on a new connection to the same target. */
-static void call_start(struct agg_call *call, bool fresh)
+/*
+ * Starts (or retries) the part's call; fresh: on a new connection to the same target. Returns
+ * false when no target takes it (the part is then over).
+ */
+static bool call_start(struct agg_call *call, bool fresh)
 {
 	struct agg_run *run = call->run;
 	struct gw_worker *w = run->w;
@@ -788,7 +795,7 @@ static void call_start(struct agg_call *call, bool fresh)
 	if (idx < 0) {
 		part_over(call, true, 503,
 			  gw_breaker_retry_after(u, now) ? "circuit breaker open" : "no healthy target");
-		return;
+		return false;
 	}
 	call->target = &u->targets[idx];
 	if (call->ntried < GW_MAX_TRIES)
@@ -809,9 +816,11 @@ static void call_start(struct agg_call *call, bool fresh)
 	up->reqbufs[0] = build_request(call);
 	up->nreqbufs = 1;
 	up->is_head = !strcmp(call->part->method, "HEAD");
+	up->check_reused = !up->is_head && strcmp(call->part->method, "GET");
 	gw_upcall_start(up);
 	if (fresh)
 		up->slot = w->slot;
+	return true;
 }
 
 static void on_deadline(h2o_timeout_entry_t *e)

@@ -21,6 +21,7 @@
 #define GW_ADDRLEN 64
 #define GW_HIST_BUCKETS 14
 #define GW_BREAKER_BUCKETS 10	/* the error-ratio window, in slices */
+#define GW_RETRY_REASONS 4	/* connect, stale, no_response, timeout (gw_retry_reason) */
 
 /* Relaxed per-worker counters: one writer, racy readers; no locked instruction. */
 #define GW_CTR_ADD(x, v) __atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
@@ -240,6 +241,7 @@ struct gw_tstate_slot {		/* one worker's view of a target, on its own cache line
 	uint32_t nidle;
 	uint32_t inflight;
 	uint64_t requests, failures;
+	uint64_t retries[GW_RETRY_REASONS];	/* failed calls tried again, by reason */
 } __attribute__((aligned(64)));
 
 struct gw_tstate {

@@ -473,6 +473,27 @@ void gw_metrics_write(struct gw_server *srv, FILE *out)
 			label(out, cfg->upstreams[i].name);
 			fprintf(out, "\",target=\"%s\"} %llu\n", t->addr, (unsigned long long)r);
 		}
+	fputs("# HELP xdpgw_gateway_upstream_retries_total Failed calls to a target that were tried "
+	      "again (the same target on a new connection for a stale keep-alive one, else another "
+	      "target), by reason.\n"
+	      "# TYPE xdpgw_gateway_upstream_retries_total counter\n", out);
+	for (i = 0; cfg && i < cfg->nupstreams; i++)
+		for (j = 0; j < cfg->upstreams[i].ntargets; j++) {
+			const struct gw_target *t = &cfg->upstreams[i].targets[j];
+
+			for (int k = 0; k < GW_RETRY_REASONS; k++) {
+				uint64_t r = 0;
+
+				for (int s = 0; s < GW_MAX_SLOTS; s++)
+					r += GW_CTR_GET(t->st->slot[s].retries[k]);
+				if (!r)
+					continue;
+				fputs("xdpgw_gateway_upstream_retries_total{upstream=\"", out);
+				label(out, cfg->upstreams[i].name);
+				fprintf(out, "\",target=\"%s\",reason=\"%s\"} %llu\n", t->addr,
+					gw_retry_reason_names[k], (unsigned long long)r);
+			}
+		}
 	fputs("# HELP xdpgw_gateway_upstream_target_in_flight Upstream calls in progress.\n"
 	      "# TYPE xdpgw_gateway_upstream_target_in_flight gauge\n", out);
 	for (i = 0; cfg && i < cfg->nupstreams; i++)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The request path: limits, routing, policies, target choice, the upstream request with proxy
- * headers, retries of failed connects, and streaming the response back.
+ * headers, retries of calls that failed before any response byte, and streaming the response
+ * back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -809,6 +810,7 @@ static void start_upcall(struct gw_ctx *c, int idx, bool fresh)
 	up->reqbufs[1] = c->req->entity;
 	up->nreqbufs = c->req->entity.len ? 2 : 1;
 	up->is_head = h2o_memis(c->req->method.base, c->req->method.len, H2O_STRLIT("HEAD"));
+	up->check_reused = !c->idempotent;
 	up->body = &c->body;
 	up->data = c;
 	gw_upcall_start(up);
@@ -817,45 +819,65 @@ static void start_upcall(struct gw_ctx *c, int idx, bool fresh)
 		up->slot = w->slot;
 }
 
+/* The same target once more on a new connection, when its breaker takes the call. */
+static bool retry_same(struct gw_ctx *c)
+{
+	bool trial;
+
+	if (c->stale_retried || !gw_breaker_acquire(c->u, c->target, gw_now_ms(), &trial))
+		return false;
+	c->stale_retried = true;
+	c->cb_pending = c->u->breaker.enabled;
+	c->cb_trial = trial;
+	start_upcall(c, (int)(c->target - c->u->targets), true);
+	return true;
+}
+
 static void on_up_error(struct gw_upcall *up, enum gw_upcall_err err)
 {
 	struct gw_ctx *c = up->data;
+	enum gw_retry how = gw_upcall_retry(up, err, c->idempotent, true);
+	uint64_t *retries = c->target->st->slot[c->w->slot].retries;
 	int idx;
 
-	if (err != GW_UP_STALE)
+	if (err != GW_UP_STALE) {
+		/* a stale pooled connection says nothing about the target's health */
 		breaker_outcome(c, true);
-	upcall_done(c);
-	if (err == GW_UP_STALE) {
-		/* The pooled connection was closed by the upstream: once more, on a new one. */
-		if (c->idempotent && !c->stale_retried) {
-			c->stale_retried = true;
-			start_upcall(c, (int)(c->target - c->u->targets), true);
-			return;
-		}
-		respond_error(c, 502, "upstream_connection_closed",
-			      "the upstream closed the connection before responding");
-		return;
-	}
-	if (err == GW_UP_CONNECT_FAILED || err == GW_UP_CONNECT_TIMEOUT) {
 		passive_result(c, true);
-		if (c->idempotent && c->ntried <= c->u->retries && c->ntried < GW_MAX_TRIES &&
-		    (idx = pick_acquire(c)) >= 0) {
-			start_upcall(c, idx, false);
+	}
+	upcall_done(c);
+	if (how == GW_RETRY_SAME) {
+		if (retry_same(c)) {
+			GW_CTR_ADD(retries[gw_retry_reason(err)], 1);
 			return;
 		}
-		if (err == GW_UP_CONNECT_TIMEOUT)
-			upstream_error(c, 504, "upstream_connect_timeout",
-				       "connecting to the upstream timed out");
-		else
-			upstream_error(c, 502, "upstream_connect_failed",
-				       "could not connect to the upstream");
+		how = GW_RETRY_NEXT;
+	}
+	if (how == GW_RETRY_NEXT && c->ntried <= c->u->retries && c->ntried < GW_MAX_TRIES &&
+	    (idx = pick_acquire(c)) >= 0) {
+		start_upcall(c, idx, false);
+		GW_CTR_ADD(retries[gw_retry_reason(err)], 1);
 		return;
 	}
-	passive_result(c, true);
-	if (err == GW_UP_RESPONSE_TIMEOUT)
+	switch (err) {
+	case GW_UP_CONNECT_TIMEOUT:
+		upstream_error(c, 504, "upstream_connect_timeout", "connecting to the upstream timed out");
+		break;
+	case GW_UP_CONNECT_FAILED:
+		upstream_error(c, 502, "upstream_connect_failed", "could not connect to the upstream");
+		break;
+	case GW_UP_STALE:
+	case GW_UP_NO_RESPONSE:
+		upstream_error(c, 502, "upstream_connection_closed",
+			       "the upstream closed the connection before responding");
+		break;
+	case GW_UP_RESPONSE_TIMEOUT:
 		upstream_error(c, 504, "upstream_timeout", "the upstream did not respond in time");
-	else
+		break;
+	default:
 		upstream_error(c, 502, "bad_gateway", "invalid or incomplete response from the upstream");
+		break;
+	}
 }
 
 static const struct gw_upcall_cbs proxy_cbs = {

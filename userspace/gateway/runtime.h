@@ -57,8 +57,17 @@ enum gw_upcall_err {
 	GW_UP_CONNECT_FAILED,	/* refused, unreachable: nothing was sent */
 	GW_UP_CONNECT_TIMEOUT,	/* nothing was sent */
 	GW_UP_STALE,		/* a reused keep-alive connection closed before any response byte */
+	GW_UP_NO_RESPONSE,	/* a new connection closed or reset before any response byte */
 	GW_UP_RESPONSE_TIMEOUT,
-	GW_UP_BAD_RESPONSE,	/* closed early or unparsable */
+	GW_UP_BAD_RESPONSE,	/* closed within the head, or unparsable */
+	GW_UP_NERRS
+};
+
+/* How a failed call may be tried again (gw_upcall_retry). */
+enum gw_retry {
+	GW_RETRY_NONE,
+	GW_RETRY_SAME,		/* the same target on a new connection (a stale keep-alive one) */
+	GW_RETRY_NEXT,		/* another target, within the upstream's retry limit */
 };
 
 struct gw_upcall;
@@ -85,6 +94,7 @@ struct gw_upcall {
 	h2o_iovec_t reqbufs[2];
 	size_t nreqbufs;
 	bool is_head;
+	bool check_reused;	/* probe a pooled connection before sending (non-idempotent) */
 	const struct gw_upcall_cbs *cb;
 	h2o_buffer_t **body;	/* where body bytes go (owned by the caller) */
 	void *data;
@@ -93,12 +103,30 @@ struct gw_upcall {
 	h2o_timeout_entry_t timer;
 	int state;
 	bool reused, keepalive, chunked, paused;
+	bool sent;		/* request bytes were handed to the socket */
+	bool got_bytes;		/* response bytes arrived */
 	size_t content_left;	/* SIZE_MAX: until the connection closes */
 	struct phr_chunked_decoder dec;
 };
 
-/* Starts the call: a pooled connection of st for slot, or a new one. Callbacks follow. */
+/*
+ * Starts the call: a pooled connection of st for slot, or a new one. Callbacks follow. With
+ * check_reused, a pooled connection that the upstream already closed is dropped before a byte
+ * is sent on it (the next pooled one or a new connection is used instead).
+ */
 void gw_upcall_start(struct gw_upcall *up);
+/*
+ * Whether a call that failed with err may be tried again, as nginx's proxy_next_upstream
+ * "error timeout" does: never once a response byte arrived; connect failures always (nothing
+ * was sent); otherwise only idempotent requests, or requests of which no byte was sent: a stale
+ * keep-alive connection on a new one to the same target, a connection closed or reset without
+ * a response, and (with timeouts) a response timeout on another target.
+ */
+enum gw_retry gw_upcall_retry(const struct gw_upcall *up, enum gw_upcall_err err, bool idempotent,
+			      bool timeouts);
+/* The retry counter (gw_tstate_slot.retries) of a retried error; its metric label. */
+unsigned gw_retry_reason(enum gw_upcall_err err);
+extern const char *const gw_retry_reason_names[GW_RETRY_REASONS];
 /* Aborts a call in progress (no callback follows). Safe when not started or finished. */
 void gw_upcall_cancel(struct gw_upcall *up);
 bool gw_upcall_active(const struct gw_upcall *up);

@@ -136,18 +136,36 @@ static void idle_put(struct gw_upcall *up)
 	h2o_timeout_link(up->loop, gw_timeout_get(up->tmo, up->idle_ms), &ic->timer);
 }
 
+/*
+ * Whether a pooled connection is still open as far as this side can tell: no EOF, no error
+ * and no unsolicited bytes waiting. The loop may not have reported a close that already
+ * arrived; a request that must not be sent twice is only sent on a connection that passes.
+ */
+static bool idle_alive(h2o_socket_t *sock)
+{
+	char b;
+	ssize_t n = recv(h2o_socket_get_fd(sock), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 static h2o_socket_t *idle_take(struct gw_upcall *up)
 {
 	struct gw_idle_conn *ic;
 	h2o_socket_t *sock;
 
-	if (up->slot < 0 || !(ic = up->st->slot[up->slot].idle))
-		return NULL;
-	idle_unlink(ic);
-	sock = ic->sock;
-	free(ic);
-	h2o_socket_read_stop(sock);
-	return sock;
+	while (up->slot >= 0 && (ic = up->st->slot[up->slot].idle)) {
+		idle_unlink(ic);
+		sock = ic->sock;
+		free(ic);
+		if (up->check_reused && !idle_alive(sock)) {
+			h2o_socket_close(sock);	/* closed by the upstream: never sent on */
+			continue;
+		}
+		h2o_socket_read_stop(sock);
+		return sock;
+	}
+	return NULL;
 }
 
 void gw_upcall_drain_idle(struct gw_tstate *st, int slot)
@@ -391,8 +409,10 @@ static void on_read(h2o_socket_t *sock, const char *err)
 
 	if (err) {
 		if (up->state == ST_HEAD) {
-			fail(up, up->reused && sock->input->size == 0 ? GW_UP_STALE
-								     : GW_UP_BAD_RESPONSE);
+			if (up->got_bytes || sock->input->size)
+				fail(up, GW_UP_BAD_RESPONSE);
+			else
+				fail(up, up->reused ? GW_UP_STALE : GW_UP_NO_RESPONSE);
 			return;
 		}
 		/* until-close framing ends here; anything else is truncated */
@@ -408,8 +428,10 @@ static void on_read(h2o_socket_t *sock, const char *err)
 		}
 		return;
 	}
-	if (up->state == ST_HEAD)
+	if (up->state == ST_HEAD) {
+		up->got_bytes = true;
 		process_head(up);
+	}
 	else if (up->state == ST_BODY)
 		process_body(up);
 }
@@ -419,7 +441,7 @@ static void on_write(h2o_socket_t *sock, const char *err)
 	struct gw_upcall *up = sock->data;
 
 	if (err) {
-		fail(up, up->reused ? GW_UP_STALE : GW_UP_BAD_RESPONSE);
+		fail(up, up->reused ? GW_UP_STALE : GW_UP_NO_RESPONSE);
 		return;
 	}
 	up->state = ST_HEAD;
@@ -431,6 +453,7 @@ static void send_request(struct gw_upcall *up)
 	up->state = ST_WRITING;
 	up->sock->data = up;
 	timer_set(up, up->response_ms);
+	up->sent = true;
 	h2o_socket_write(up->sock, up->reqbufs, up->nreqbufs, on_write);
 }
 
@@ -468,6 +491,8 @@ void gw_upcall_start(struct gw_upcall *up)
 	up->timer = (h2o_timeout_entry_t){ .cb = on_timeout };
 	up->paused = false;
 	up->reused = false;
+	up->sent = false;
+	up->got_bytes = false;
 	up->sock = idle_take(up);
 	if (up->sock) {
 		up->reused = true;
@@ -485,6 +510,43 @@ void gw_upcall_start(struct gw_upcall *up)
 	}
 	up->sock->data = up;
 	timer_set(up, up->connect_ms);
+}
+
+enum gw_retry gw_upcall_retry(const struct gw_upcall *up, enum gw_upcall_err err, bool idempotent,
+			      bool timeouts)
+{
+	if (err == GW_UP_CONNECT_FAILED || err == GW_UP_CONNECT_TIMEOUT)
+		return GW_RETRY_NEXT;
+	if (up->got_bytes || (!idempotent && up->sent))
+		return GW_RETRY_NONE;
+	switch (err) {
+	case GW_UP_STALE:
+		return GW_RETRY_SAME;
+	case GW_UP_NO_RESPONSE:
+		return GW_RETRY_NEXT;
+	case GW_UP_RESPONSE_TIMEOUT:
+		return timeouts ? GW_RETRY_NEXT : GW_RETRY_NONE;
+	default:
+		return GW_RETRY_NONE;
+	}
+}
+
+const char *const gw_retry_reason_names[GW_RETRY_REASONS] = { "connect", "stale", "no_response",
+								 "timeout" };
+
+unsigned gw_retry_reason(enum gw_upcall_err err)
+{
+	switch (err) {
+	case GW_UP_CONNECT_FAILED:
+	case GW_UP_CONNECT_TIMEOUT:
+		return 0;
+	case GW_UP_STALE:
+		return 1;
+	case GW_UP_NO_RESPONSE:
+		return 2;
+	default:
+		return 3;
+	}
 }
 
 void gw_upcall_cancel(struct gw_upcall *up)
