@@ -489,7 +489,11 @@ write_docs() {
 		echo "The floor is the cheapest possible one-arm XDP forwarder; beyond it, nftables costs" \
 			"$(field nftables over_floor_ns) ns per packet and xdpgw" \
 			"$(field xdpgw over_floor_ns) ns (its own work: parsing, conntrack, Maglev," \
-			"encapsulation, counters)."
+			"encapsulation, counters). Most of xdpgw's share is memory: with $FLOWS flows in" \
+			"turn every packet reads another connection-table entry, ~205 ns of cache and TLB" \
+			"misses in the hash-bucket walk against ~30 ns of the program's own instructions" \
+			"(perf; [datapath.md](datapath.md#where-the-time-goes) has the measurements and" \
+			"the alternatives tried)."
 		echo
 		local t_pps t_ns b_pps b_ns
 		t_pps="$(field xdpgw target_pps_1.6x) (x$(field xdpgw pps_vs_nftables))"
