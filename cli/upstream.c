@@ -176,6 +176,8 @@ static int upstream_show(int argc, char **argv)
 			print_int(PRINT_JSON, "in_flight", NULL, inflight);
 			if (breaker)
 				print_string(PRINT_JSON, "breaker", NULL, breaker);
+			if (st && json_is_true(json_object_get(st, "panic")))
+				print_bool(PRINT_JSON, "panic", NULL, true);
 			close_json_object();
 			if (!print_is_json())
 				print_text("%-16s %-5s %-24s %6lld %-9s %8lld\n", name, algo, addr, w,

@@ -91,3 +91,70 @@ TEST(hash_spread_and_stability)
 	skip_idx = false;
 	gw_config_put(cfg);
 }
+
+TEST(panic_threshold)
+{
+	struct gw_config *cfg = compile("{\"upstreams\":[{\"name\":\"u\",\"targets\":["
+		"{\"addr\":\"198.18.1.1:80\"},{\"addr\":\"198.18.1.2:80\"},{\"addr\":\"198.18.1.3:80\"},"
+		"{\"addr\":\"198.18.1.4:80\"},{\"addr\":\"198.18.1.5:80\",\"weight\":0}]},"
+		"{\"name\":\"off\",\"panic_threshold\":0,\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]}");
+	struct gw_tstate *st[5] = { NULL };
+	struct gw_ustate us = { 0 };
+	struct gw_upstream *u;
+	uint64_t now = 1000;
+
+	if (!cfg)
+		return;
+	u = &cfg->upstreams[0];
+	ASSERT_EQ(u->panic_threshold, 50);
+	ASSERT_EQ(cfg->upstreams[1].panic_threshold, 0);
+	for (int i = 0; i < 5; i++) {
+		st[i] = aligned_alloc(64, sizeof(*st[i]));
+		if (!ASSERT_NOT_NULL(st[i]))
+			goto out;
+		memset(st[i], 0, sizeof(*st[i]));
+		u->targets[i].st = st[i];
+	}
+	cfg->upstreams[1].targets[0].st = st[0];
+	u->us = &us;
+	ASSERT_FALSE(gw_upstream_panic(u, now++));
+	/* 2 of 4 (the drained fifth does not count, down or not): 50% is not below 50% */
+	atomic_store(&st[0]->down, 1);
+	atomic_store(&st[4]->down, 1);
+	atomic_store(&st[1]->ejected_until, now + 10000);
+	ASSERT_FALSE(gw_upstream_panic(u, now++));
+	ASSERT_EQ(atomic_load(&us.healthy), 2);
+	ASSERT_EQ(atomic_load(&us.eligible), 4);
+	/* 1 of 4: panic, entered once however often it is asked */
+	atomic_store(&st[2]->down, 1);
+	ASSERT_TRUE(gw_upstream_panic(u, now++));
+	ASSERT_TRUE(gw_upstream_panic(u, now++));
+	ASSERT_EQ(atomic_load(&us.panics), 1);
+	/* evaluated once per millisecond: a change within it shows in the next one */
+	atomic_store(&st[2]->down, 0);
+	ASSERT_TRUE(gw_upstream_panic(u, now - 1));
+	ASSERT_FALSE(gw_upstream_panic(u, now++));
+	/* all down: panic; an ejection ends by itself */
+	atomic_store(&st[2]->down, 1);
+	atomic_store(&st[3]->down, 1);
+	ASSERT_TRUE(gw_upstream_panic(u, now++));
+	ASSERT_EQ(atomic_load(&us.panics), 2);
+	now += 20000;
+	ASSERT_TRUE(gw_upstream_panic(u, now++));
+	ASSERT_EQ(atomic_load(&us.healthy), 1);
+	/* threshold 0: never, whatever the health */
+	ASSERT_FALSE(gw_upstream_panic(&cfg->upstreams[1], now++));
+	/* 100: any unhealthy target is enough */
+	u->panic_threshold = 100;
+	for (int i = 0; i < 5; i++) {
+		atomic_store(&st[i]->down, 0);
+		atomic_store(&st[i]->ejected_until, 0);
+	}
+	ASSERT_FALSE(gw_upstream_panic(u, now++));
+	atomic_store(&st[3]->down, 1);
+	ASSERT_TRUE(gw_upstream_panic(u, now++));
+out:
+	for (int i = 0; i < 5; i++)
+		free(st[i]);
+	gw_config_put(cfg);
+}

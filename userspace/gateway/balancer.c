@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gateway/gw.h"
+#include "lib/log.h"
 
 #define RR_MAX_LEN 4096
 #define RING_POINTS_PER_100 160
@@ -172,4 +173,51 @@ int gw_ring_lookup(const struct gw_upstream *u, uint64_t hash, bool (*usable)(vo
 			return p->target;
 	}
 	return -1;
+}
+
+static bool panic_eval(const struct gw_upstream *u, uint64_t now_ms, bool cached)
+{
+	struct gw_ustate *us = u->us;
+	uint32_t eligible = 0, healthy = 0;
+	bool panic;
+	size_t i;
+
+	if (!u->panic_threshold)
+		return false;
+	if (cached && us && atomic_load_explicit(&us->checked_ms, memory_order_acquire) == now_ms)
+		return atomic_load_explicit(&us->panic, memory_order_relaxed);
+	for (i = 0; i < u->ntargets; i++) {
+		if (!u->targets[i].weight)
+			continue;	/* drained: out by choice, not by health */
+		eligible++;
+		healthy += gw_target_usable(&u->targets[i], now_ms);
+	}
+	panic = eligible && (uint64_t)healthy * 100 < (uint64_t)u->panic_threshold * eligible;
+	if (!us)
+		return panic;
+	atomic_store_explicit(&us->healthy, healthy, memory_order_relaxed);
+	atomic_store_explicit(&us->eligible, eligible, memory_order_relaxed);
+	if (atomic_exchange(&us->panic, panic) != panic) {
+		if (panic) {
+			atomic_fetch_add(&us->panics, 1);
+			log_warn("gateway: upstream %s enters panic: %u of %u targets healthy, below "
+				 "%u%%: balancing over all of them", u->name, healthy, eligible,
+				 u->panic_threshold);
+		} else {
+			log_info("gateway: upstream %s leaves panic: %u of %u targets healthy", u->name,
+				 healthy, eligible);
+		}
+	}
+	atomic_store_explicit(&us->checked_ms, now_ms, memory_order_release);
+	return panic;
+}
+
+bool gw_upstream_panic(const struct gw_upstream *u, uint64_t now_ms)
+{
+	return panic_eval(u, now_ms, true);
+}
+
+void gw_upstream_panic_update(const struct gw_upstream *u, uint64_t now_ms)
+{
+	panic_eval(u, now_ms, false);
 }

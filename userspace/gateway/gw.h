@@ -116,6 +116,16 @@ struct gw_ring_point {
 	uint32_t target;
 };
 
+/* Runtime state of an upstream pool, kept across config versions (keyed by name). */
+struct gw_ustate {
+	struct gw_ustate *next;
+	char name[128];
+	atomic_uint_least64_t checked_ms;	/* when panic was last evaluated (gw_now_ms) */
+	atomic_int panic;		/* too few healthy targets: balancing over all of them */
+	atomic_uint_least64_t panics;	/* times it entered panic */
+	atomic_uint healthy, eligible;	/* at the last evaluation */
+};
+
 struct gw_upstream {
 	char *name;
 	uint32_t idx;
@@ -130,6 +140,8 @@ struct gw_upstream {
 	struct gw_health_cfg hc;
 	struct gw_passive_cfg passive;
 	struct gw_breaker_cfg breaker;
+	uint32_t panic_threshold;	/* percent of healthy targets below which health is ignored */
+	struct gw_ustate *us;	/* runtime state, bound when the config is applied */
 	uint16_t *rr_sched;	/* smooth weighted round-robin order */
 	uint32_t rr_len;
 	struct gw_ring_point *ring;	/* consistent-hash ring, sorted */
@@ -300,6 +312,17 @@ static inline bool gw_target_usable(const struct gw_target *t, uint64_t now_ms)
 	return t->weight > 0 && !atomic_load_explicit(&st->down, memory_order_relaxed) &&
 	       atomic_load_explicit(&st->ejected_until, memory_order_relaxed) <= now_ms;
 }
+
+/*
+ * Envoy's panic threshold: true when fewer than panic_threshold percent of u's targets with a
+ * weight are usable (health checks or passive ejection took the rest out); the balancer then
+ * ignores health and uses every target with a weight, rather than overload the few left or
+ * answer 503 for all when a stall failed every check at once. Evaluated at most once per
+ * millisecond per pool; entering and leaving panic are logged and counted (balancer.c).
+ */
+bool gw_upstream_panic(const struct gw_upstream *u, uint64_t now_ms);
+/* Evaluates it now whatever the last evaluation (after a health verdict changed). */
+void gw_upstream_panic_update(const struct gw_upstream *u, uint64_t now_ms);
 
 /* ---- breaker.c: circuit breaker per target ---- */
 enum gw_breaker_state { GW_BREAKER_CLOSED, GW_BREAKER_OPEN, GW_BREAKER_HALF_OPEN };

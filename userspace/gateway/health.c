@@ -19,6 +19,7 @@
 
 struct hc_item {
 	struct gw_health *h;
+	const struct gw_upstream *u;
 	struct gw_tstate *st;
 	const struct gw_health_cfg *cfg;
 	struct gw_upcall up;
@@ -58,8 +59,9 @@ static void verdict(struct hc_item *it, bool ok)
 				 st->addr);
 		break;
 	default:
-		break;
+		return;
 	}
+	gw_upstream_panic_update(it->u, now);	/* log a panic change now, traffic or not */
 }
 
 static int on_head(struct gw_upcall *up, int minor, int status, const char *msg, size_t msg_len,
@@ -144,7 +146,8 @@ static void rebuild(struct gw_health *h, struct gw_config *cfg)
 			}
 			if (!h->items)
 				continue;
-			h->items[h->nitems] = (struct hc_item){ .h = h, .st = st, .cfg = &u->hc };
+			h->items[h->nitems] = (struct hc_item){ .h = h, .u = u, .st = st,
+								.cfg = &u->hc };
 			h2o_buffer_init(&h->items[h->nitems].body, &h2o_socket_buffer_prototype);
 			h->nitems++;
 		}

@@ -347,6 +347,29 @@ static void breaker_metrics(const struct gw_config *cfg, FILE *out)
 		}
 }
 
+static void panic_metrics(const struct gw_config *cfg, FILE *out)
+{
+	size_t i;
+
+	fputs("# HELP xdpgw_gateway_upstream_panic 1 while too few of the pool's targets are healthy "
+	      "(below panic_threshold) and the balancer uses all of them.\n"
+	      "# TYPE xdpgw_gateway_upstream_panic gauge\n", out);
+	for (i = 0; cfg && i < cfg->nupstreams; i++) {
+		fputs("xdpgw_gateway_upstream_panic{upstream=\"", out);
+		label(out, cfg->upstreams[i].name);
+		fprintf(out, "\"} %d\n", gw_upstream_panic(&cfg->upstreams[i], gw_now_ms()));
+	}
+	fputs("# HELP xdpgw_gateway_upstream_panic_total Times the pool entered panic.\n"
+	      "# TYPE xdpgw_gateway_upstream_panic_total counter\n", out);
+	for (i = 0; cfg && i < cfg->nupstreams; i++) {
+		const struct gw_ustate *us = cfg->upstreams[i].us;
+
+		fputs("xdpgw_gateway_upstream_panic_total{upstream=\"", out);
+		label(out, cfg->upstreams[i].name);
+		fprintf(out, "\"} %llu\n", us ? (unsigned long long)atomic_load(&us->panics) : 0ULL);
+	}
+}
+
 void gw_metrics_write(struct gw_server *srv, FILE *out)
 {
 	static const char *const cls[6] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -507,6 +530,7 @@ void gw_metrics_write(struct gw_server *srv, FILE *out)
 			label(out, cfg->upstreams[i].name);
 			fprintf(out, "\",target=\"%s\"} %llu\n", t->addr, (unsigned long long)r);
 		}
+	panic_metrics(cfg, out);
 	breaker_metrics(cfg, out);
 	gw_policy_foreach(policy_metrics, out);
 }
@@ -533,6 +557,8 @@ json_t *gw_server_upstream_status(struct gw_server *srv)
 					      "usable", gw_target_usable(t, now), "in_flight",
 					      (json_int_t)inflight);
 
+			if (gw_upstream_panic(&cfg->upstreams[i], now))
+				json_object_set_new(o, "panic", json_true());
 			if (cfg->upstreams[i].breaker.enabled) {
 				json_object_set_new(o, "breaker",
 						    json_string(gw_breaker_state_name(t->st)));

@@ -286,6 +286,7 @@ static h2o_iovec_t build_request(struct gw_ctx *c)
 struct pick_arg {
 	struct gw_ctx *c;
 	uint64_t now;
+	bool panic;		/* gw_upstream_panic: health is ignored, weights still count */
 };
 
 static bool tried(const struct gw_ctx *c, uint32_t idx)
@@ -299,9 +300,10 @@ static bool tried(const struct gw_ctx *c, uint32_t idx)
 static bool candidate(void *arg, uint32_t idx)
 {
 	struct pick_arg *a = arg;
+	const struct gw_target *t = &a->c->u->targets[idx];
 
-	return gw_target_usable(&a->c->u->targets[idx], a->now) && !tried(a->c, idx) &&
-	       gw_breaker_allows(a->c->u, &a->c->u->targets[idx], a->now);
+	return (a->panic ? t->weight > 0 : gw_target_usable(t, a->now)) && !tried(a->c, idx) &&
+	       gw_breaker_allows(a->c->u, t, a->now);
 }
 
 /* a is less loaded than b (in-flight per unit of weight, on this worker) */
@@ -374,12 +376,13 @@ found:
 static int pick_target(struct gw_ctx *c)
 {
 	const struct gw_upstream *u = c->u;
-	struct pick_arg a = { c, gw_now_ms() };
+	struct pick_arg a = { c, gw_now_ms(), false };
 	uint32_t *cursor = &c->ver->rr_cursor[u->idx];
 	uint32_t k;
 
 	if (!u->ntargets || !u->rr_len)
 		return -1;
+	a.panic = gw_upstream_panic(u, a.now);
 	switch (u->algo) {
 	case GW_ALGO_RR:
 		for (k = 0; k < u->rr_len; k++) {

@@ -50,6 +50,7 @@ struct gw_server {
 	struct gw_config *cfg;
 	struct gw_workerset *set, *retiring;
 	struct gw_tstate *tstates;
+	struct gw_ustate *ustates;
 	struct gw_route_metrics *rmetrics;
 	size_t nrmetrics;
 	uint64_t slots_used;
@@ -90,6 +91,22 @@ static struct gw_tstate *tstate_get(struct gw_server *srv, const char *upstream,
 	return st;
 }
 
+static struct gw_ustate *ustate_get(struct gw_server *srv, const char *name)
+{
+	struct gw_ustate *us;
+
+	for (us = srv->ustates; us; us = us->next)
+		if (!strcmp(us->name, name))
+			return us;
+	us = calloc(1, sizeof(*us));
+	if (!us)
+		return NULL;
+	snprintf(us->name, sizeof(us->name), "%s", name);
+	us->next = srv->ustates;
+	srv->ustates = us;
+	return us;
+}
+
 struct gw_route_metrics *gw_server_route_metrics(struct gw_server *srv, const char *name)
 {
 	struct gw_route_metrics *m;
@@ -125,6 +142,8 @@ static int bind_config(struct gw_server *srv, struct gw_config *cfg)
 	for (i = 0; i < cfg->nupstreams; i++) {
 		struct gw_upstream *u = &cfg->upstreams[i];
 
+		if (!cfg->bound && !(u->us = ustate_get(srv, u->name)))
+			return -ENOMEM;
 		for (j = 0; j < u->ntargets; j++) {
 			if (!cfg->bound && !(u->targets[j].st = tstate_get(srv, u->name, &u->targets[j])))
 				return -ENOMEM;
@@ -763,6 +782,12 @@ void gw_server_stop(struct gw_server *srv)
 	while ((st = srv->tstates)) {
 		srv->tstates = st->next;
 		free(st);
+	}
+	while (srv->ustates) {
+		struct gw_ustate *us = srv->ustates;
+
+		srv->ustates = us->next;
+		free(us);
 	}
 	while ((m = srv->rmetrics)) {
 		srv->rmetrics = m->next;
