@@ -299,6 +299,7 @@ struct gw_route_metrics_slot {
 struct gw_route_metrics {
 	struct gw_route_metrics *next;
 	char name[128];
+	uint64_t retired_ms;	/* 0: a route of the current config; else when it left it */
 	struct gw_route_metrics_slot slot[GW_MAX_SLOTS];
 };
 

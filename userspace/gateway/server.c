@@ -107,6 +107,40 @@ static struct gw_ustate *ustate_get(struct gw_server *srv, const char *name)
 	return us;
 }
 
+/*
+ * A route's metrics outlive config versions (counters keep counting across changes), but not
+ * the route: an entry whose route left the config is given to a new route name once it has
+ * been out for METRICS_REUSE_MS with no request in flight, so churning route names does not
+ * grow the registry (each entry is about 25 KiB). Entries are never freed: a request of an
+ * old version may still count into one.
+ */
+#define METRICS_REUSE_MS 60000
+
+static int64_t metrics_inflight(const struct gw_route_metrics *m)
+{
+	int64_t n = 0;
+
+	for (size_t i = 0; i < GW_MAX_SLOTS; i++)
+		n += __atomic_load_n(&m->slot[i].inflight, __ATOMIC_RELAXED);
+	return n;
+}
+
+static struct gw_route_metrics *metrics_reuse(struct gw_server *srv, const char *name)
+{
+	uint64_t now = gw_now_ms();
+
+	for (struct gw_route_metrics *m = srv->rmetrics; m; m = m->next) {
+		if (!m->retired_ms || now - m->retired_ms < METRICS_REUSE_MS ||
+		    metrics_inflight(m) || !strcmp(m->name, "_other"))
+			continue;
+		memset(m->slot, 0, sizeof(m->slot));
+		snprintf(m->name, sizeof(m->name), "%s", name);
+		m->retired_ms = 0;
+		return m;
+	}
+	return NULL;
+}
+
 struct gw_route_metrics *gw_server_route_metrics(struct gw_server *srv, const char *name)
 {
 	struct gw_route_metrics *m;
@@ -114,6 +148,8 @@ struct gw_route_metrics *gw_server_route_metrics(struct gw_server *srv, const ch
 	for (m = srv->rmetrics; m; m = m->next)
 		if (!strcmp(m->name, name))
 			return m;
+	if ((m = metrics_reuse(srv, name)))
+		return m;
 	/* Bounded label cardinality: past the cap, new names share one series. */
 	if (srv->nrmetrics >= 2 * GW_MAX_ROUTES)
 		name = "_other";
@@ -154,6 +190,17 @@ static int bind_config(struct gw_server *srv, struct gw_config *cfg)
 		for (i = 0; i < cfg->nroutes; i++)
 			cfg->routes[i].m = gw_server_route_metrics(srv, cfg->routes[i].name);
 	cfg->bound = true;
+	/* cfg becomes current: the metrics of routes it no longer has start to retire */
+	for (struct gw_route_metrics *m = srv->rmetrics; m; m = m->next) {
+		bool used = false;
+
+		for (i = 0; i < cfg->nroutes && !used; i++)
+			used = cfg->routes[i].m == m;
+		if (used)
+			m->retired_ms = 0;
+		else if (!m->retired_ms)
+			m->retired_ms = gw_now_ms();
+	}
 	return 0;
 }
 
