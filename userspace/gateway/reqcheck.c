@@ -54,7 +54,7 @@ static int check_h1_head(h2o_req_t *req, const char **msg)
 	len = phr_parse_request(sock->input->bytes, sock->input->size, &m, &ml, &p, &pl, &minor, h,
 				&nh, 0);
 	if (len <= 0)
-		return 0;	/* libh2o parsed it; nothing more to see */
+		return 0; /* libh2o parsed it; nothing more to see */
 	for (size_t i = 0; i < nh; i++) {
 		if (!h[i].name || !h[i].name_len) {
 			*msg = "obsolete line folding in a header";
@@ -107,7 +107,7 @@ static int absolute_form(h2o_req_t *req, const char **msg)
 	auth = h2o_strdup(&req->pool, t.base + s, a - s);
 	if (a < t.len && t.base[a] == '/') {
 		path = h2o_strdup(&req->pool, t.base + a, t.len - a);
-	} else {	/* "http://h" or "http://h?q": the path is "/" */
+	} else { /* "http://h" or "http://h?q": the path is "/" */
 		path.base = h2o_mem_alloc_pool(&req->pool, t.len - a + 1);
 		path.base[0] = '/';
 		memcpy(path.base + 1, t.base + a, t.len - a);
@@ -115,9 +115,8 @@ static int absolute_form(h2o_req_t *req, const char **msg)
 	}
 	req->authority = auth;
 	req->path = path;
-	req->path_normalized =
-		h2o_url_normalize_path(&req->pool, path.base, path.len, &req->query_at,
-				       &req->norm_indexes);
+	req->path_normalized = h2o_url_normalize_path(&req->pool, path.base, path.len,
+						      &req->query_at, &req->norm_indexes);
 	return 0;
 }
 
@@ -142,7 +141,7 @@ static void routing_view(h2o_req_t *req)
 	for (size_t i = 0; i < n.len; i++) {
 		if (n.base[i] == '/' && o && out[o - 1] == '/')
 			continue;
-		if (n.base[i] == ';') {	/* to the end of the segment */
+		if (n.base[i] == ';') { /* to the end of the segment */
 			while (i + 1 < n.len && n.base[i + 1] != '/')
 				i++;
 			continue;
@@ -163,7 +162,7 @@ int gw_request_check(h2o_req_t *req, const char **code, const char **msg)
 	if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("CONNECT"))) {
 		*code = "method_not_allowed";
 		*msg = "CONNECT is not supported: the gateway is not a tunnel";
-		req->http1_is_persistent = 0;	/* what follows would be tunnel bytes */
+		req->http1_is_persistent = 0; /* what follows would be tunnel bytes */
 		return 405;
 	}
 	/* HTTP/1.x requests come from libh2o's HTTP/1 connections only (h2c is off). */
@@ -179,7 +178,7 @@ int gw_request_check(h2o_req_t *req, const char **code, const char **msg)
 	if (!status)
 		routing_view(req);
 	if (status)
-		req->http1_is_persistent = 0;	/* what follows on this connection is not trusted */
+		req->http1_is_persistent = 0; /* what follows on this connection is not trusted */
 	return status;
 }
 
