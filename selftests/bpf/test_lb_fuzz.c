@@ -267,6 +267,19 @@ static void change_config(struct fz *z)
 
 /* ---- state changes for the next frame's flow ---- */
 
+/*
+ * A timestamp for a fabricated entry: the datapath's coarse clock, 10 ms back, so that it is
+ * never ahead of the clock the model reads next (an entry "from the future" would wrap the
+ * unsigned age and look idle to one side and fresh to the other).
+ */
+static uint64_t recent_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec - 10000000ull;
+}
+
 static void change_state(struct fz *z, const struct lbm_result *peek)
 {
 	int ct_fd = z->t.m->fd[LBMAP_CONNTRACK];
@@ -283,7 +296,7 @@ static void change_state(struct fz *z, const struct lbm_result *peek)
 			ct = (struct xg_ct_value){ .backend_id = random_backend(z),
 						   .vip_id = chance(80) ? peek->vip_id :
 									  rnd(z->c.cfg.max_vips + 2),
-						   .last_seen_ns = lbmap_now_ns() };
+						   .last_seen_ns = recent_ns() };
 		} else if (what == 1) {
 			ct.last_seen_ns = 1;	/* idle for as long as the machine is up */
 		} else if (what == 2) {
@@ -302,7 +315,7 @@ static void change_state(struct fz *z, const struct lbm_result *peek)
 		struct xg_persist_key pk = { .src = peek->flow.src, .vip_id = peek->vip_id,
 					     .family = peek->flow.family };
 		struct xg_persist_value pv = { .backend_id = random_backend(z),
-					       .last_seen_ns = chance(50) ? 1 : lbmap_now_ns() };
+					       .last_seen_ns = chance(50) ? 1 : recent_ns() };
 
 		bpf_map_update_elem(z->t.m->fd[LBMAP_PERSIST], &pk, &pv, BPF_ANY);
 	} else if (op < 90) {
