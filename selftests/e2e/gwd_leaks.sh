@@ -116,20 +116,21 @@ config 8081 50 "    - {name: extra, path: /extra, upstream: a}" >"$GW_TMP/b.yaml
 want="200 401 200 401 200 401 200 200 200 200 200 429 200 "
 for c in $(seq 1 "$CYCLES"); do
 	: >"$GW_TMP/gwd.log"
-	# The first start loads the file; later ones restart from the saved state.
-	if [ "$c" = 1 ]; then
-		gwd_start "$GW_TMP/a.yaml" 8080
-	else
-		bg_start g "$GW_TMP/gwd.log" "$GWD" --state-dir "$GW_TMP/state" \
-			--socket "$GW_TMP/gwd.sock" --bpffs "$(bpffs_dir gwd)" --foreground
-		GWD_PID=$BG_PID
-		wait_listen g 8080
-	fi || { t_fail "cycle${c}_start" "gwd did not serve"; tail "$GW_TMP/gwd.log"; break; }
+	# The first start loads the file; later ones restart from the saved state. (An ASan gwd
+	# loading the balancer on a busy machine can take a while: wait up to 30 s.)
+	conf=()
+	[ "$c" = 1 ] && conf=(--config "$GW_TMP/a.yaml")
+	bg_start g "$GW_TMP/gwd.log" "$GWD" "${conf[@]}" --state-dir "$GW_TMP/state" \
+		--socket "$GW_TMP/gwd.sock" --bpffs "$(bpffs_dir gwd)" --foreground
+	GWD_PID=$BG_PID
+	GWCTL_ARGS=(--socket "$GW_TMP/gwd.sock")
+	wait_listen g 8080 30 ||
+		{ t_fail "cycle${c}_start" "gwd did not serve"; tail "$GW_TMP/gwd.log"; break; }
 	got=$(traffic 8080)
 	# /limited keeps its count across reloads within a cycle, not across restarts.
 	check_eq "cycle${c}_policies" "$got" "$want"
 	check "cycle${c}_apply_b" gctl apply -f "$GW_TMP/b.yaml"
-	wait_listen g 8081 || t_fail "cycle${c}_new_listener" "8081 not listening"
+	wait_listen g 8081 30 || t_fail "cycle${c}_new_listener" "8081 not listening"
 	check_eq "cycle${c}_extra_route" "$(gcurl -o /dev/null -w '%{http_code}' http://127.0.0.1:8081/extra)" "200"
 	traffic 8081 >/dev/null
 	check "cycle${c}_route_add" gctl route add r$c /r$c upstream a
@@ -139,7 +140,7 @@ for c in $(seq 1 "$CYCLES"); do
 	check "cycle${c}_consumer_del" gctl consumer del bob$c
 	check "cycle${c}_route_del" gctl route del r$c
 	check "cycle${c}_apply_a" gctl apply -f "$GW_TMP/a.yaml"
-	wait_listen g 8080 || t_fail "cycle${c}_listener_back" "8080 not listening"
+	wait_listen g 8080 30 || t_fail "cycle${c}_listener_back" "8080 not listening"
 	traffic 8080 >/dev/null
 	stop_gwd
 	check_eq "cycle${c}_clean_exit" "$STOP_STATUS" "0"
