@@ -9,7 +9,8 @@ BUILD=${BUILD:-$T_ROOT/build}
 GWD=${GWD:-$BUILD/gwd}
 GWCTL=${GWCTL:-$BUILD/gwctl}
 
-t_init() { T_SUITE=$1; }
+# t_init SUITE: T_SUITE_SUFFIX (if set) is appended, for a suite run again in another mode.
+t_init() { T_SUITE=$1${T_SUITE_SUFFIX:-}; }
 t_ok() { echo "ok   $T_SUITE/$1"; }
 t_fail() { echo "FAIL $T_SUITE/$1: ${2:-failed}"; T_FAILED=$((T_FAILED + 1)); }
 t_skip() { echo "skip $T_SUITE/$1: $2"; }

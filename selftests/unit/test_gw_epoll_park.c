@@ -2,14 +2,17 @@
 /*
  * epoll_park.c on a real libh2o loop: a socket libh2o stops reading stays in the epoll set
  * (checked in /proc/self/fdinfo), its input is hidden until libh2o reads again and then
- * delivered, a hang-up while parked is delivered after, and a closed parked descriptor whose
- * number comes back is registered again.
+ * delivered, a hang-up while parked is delivered after, a closed parked descriptor whose
+ * number comes back is registered again, a closed or replaced one leaves the set even when its
+ * file lives on, a forked child changes nothing in the parent's set, and the switch.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gateway/runtime.h"
@@ -215,4 +218,115 @@ TEST(closed_parked_number_is_registered_again)
 	close(sv[1]);
 out:
 	teardown(&fx);
+}
+
+/*
+ * A parked socket whose open file has another reference (a dup, a child between fork and exec)
+ * leaves the set when libh2o closes it: a close alone would not remove the registration, whose
+ * events would then carry the freed socket's address.
+ */
+TEST(close_with_a_second_reference_leaves_the_set)
+{
+	struct fixture fx;
+	int fd, copy = -1;
+
+	if (!setup(&fx))
+		return;
+	fd = h2o_socket_get_fd(fx.sock);
+	if (!read_then_park(&fx))
+		goto out;
+	copy = dup(fd);
+	if (!ASSERT_GE(copy, 0))
+		goto out;
+	h2o_socket_close(fx.sock);
+	fx.sock = NULL;
+	h2o_evloop_run(fx.loop, 0);
+	ASSERT_EQ(registered_events(fx.ep, fd), -1);
+	/* input on the surviving file reaches nobody (and nothing freed is touched) */
+	ASSERT_EQ(write(fx.peer, "e", 1), 1);
+	run_for(fx.loop, 30);
+	ASSERT_EQ(fx.r.calls, 1);
+out:
+	if (copy >= 0)
+		close(copy);
+	teardown(&fx);
+}
+
+TEST(dup2_onto_a_parked_number_leaves_the_set)
+{
+	struct fixture fx;
+	int fd, copy = -1, other[2] = { -1, -1 };
+
+	if (!setup(&fx))
+		return;
+	fd = h2o_socket_get_fd(fx.sock);
+	if (!read_then_park(&fx))
+		goto out;
+	copy = dup(fd);
+	if (!ASSERT_GE(copy, 0) || !ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+							 other)))
+		goto out;
+	/* The number now names another file; the old one lives on through copy. */
+	if (!ASSERT_EQ(dup2(other[0], fd), fd))
+		goto out;
+	ASSERT_EQ(registered_events(fx.ep, fd), -1);
+	ASSERT_EQ(dup2(fd, fd), fd);
+	ASSERT_EQ(dup2(-1, fd), -1);
+	ASSERT_EQ(errno, EBADF);
+out:
+	/* libh2o's socket now closes the other file under its number; that is fine here */
+	if (copy >= 0)
+		close(copy);
+	for (int i = 0; i < 2; i++)
+		if (other[i] >= 0)
+			close(other[i]);
+	teardown(&fx);
+}
+
+/* A forked child shares the parent's epoll set: what it closes must not change the parent's. */
+TEST(fork_child_leaves_the_parents_set_alone)
+{
+	struct fixture fx;
+	int fd, status = -1;
+	pid_t pid;
+
+	if (!setup(&fx))
+		return;
+	fd = h2o_socket_get_fd(fx.sock);
+	if (!read_then_park(&fx))
+		goto out;
+	pid = fork();
+	if (pid == 0) {
+		close(fd);
+		_exit(0);
+	}
+	if (!ASSERT_GT(pid, 0) || !ASSERT_EQ(waitpid(pid, &status, 0), pid))
+		goto out;
+	ASSERT_EQ(status, 0);
+	ASSERT_EQ(registered_events(fx.ep, fd) & (EPOLLIN | EPOLLET), EPOLLIN);
+	h2o_socket_read_start(fx.sock, on_read);
+	ASSERT_EQ(write(fx.peer, "f", 1), 1);
+	run_for(fx.loop, 50);
+	ASSERT_EQ(fx.r.calls, 2);
+out:
+	teardown(&fx);
+}
+
+TEST(switch_from_config_and_environment)
+{
+	const char *why;
+
+	unsetenv("XDPGW_EPOLL_PARK");
+	ASSERT_EQ(gw_epoll_park_wanted(true, &why), 1);
+	ASSERT_TRUE(why == NULL);
+	ASSERT_EQ(gw_epoll_park_wanted(false, &why), 0);
+	ASSERT_STREQ(why, "gateway.epoll_park: false");
+	setenv("XDPGW_EPOLL_PARK", "0", 1);
+	ASSERT_EQ(gw_epoll_park_wanted(true, &why), 0);
+	ASSERT_STREQ(why, "XDPGW_EPOLL_PARK=0");
+	setenv("XDPGW_EPOLL_PARK", "true", 1);
+	ASSERT_EQ(gw_epoll_park_wanted(false, &why), 1);
+	setenv("XDPGW_EPOLL_PARK", "yes", 1);
+	ASSERT_EQ(gw_epoll_park_wanted(true, &why), -EINVAL);
+	unsetenv("XDPGW_EPOLL_PARK");
 }

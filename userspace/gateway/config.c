@@ -902,7 +902,7 @@ int gw_config_needs_restart(const struct gw_config *old, const struct gw_config 
 static int compile_section(struct cctx *c, struct gw_config *cfg, const json_t *s)
 {
 	static const char *const fields[] = { "workers", "listeners", "limits", "access_log",
-		"upstreams", "routes", "consumers", "enabled", NULL };
+		"upstreams", "routes", "consumers", "enabled", "epoll_park", NULL };
 	json_t *ups = json_object_get(s, "upstreams"), *routes = json_object_get(s, "routes"), *v;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t i;
@@ -914,7 +914,8 @@ static int compile_section(struct cctx *c, struct gw_config *cfg, const json_t *
 		return ret;
 	if (!cfg->workers)
 		cfg->workers = ncpu < 1 ? 1 : ncpu > GW_MAX_WORKERS ? GW_MAX_WORKERS : (uint32_t)ncpu;
-	if ((ret = compile_limits(c, &cfg->limits, json_object_get(s, "limits"))) ||
+	if ((ret = get_bool(c, "gateway", s, "epoll_park", true, &cfg->epoll_park)) ||
+	    (ret = compile_limits(c, &cfg->limits, json_object_get(s, "limits"))) ||
 	    (ret = compile_listeners(c, cfg, json_object_get(s, "listeners"))) ||
 	    (ret = get_str(c, "gateway", s, "access_log", false, &cfg->access_log)))
 		return ret;
@@ -948,6 +949,7 @@ static int compile_section(struct cctx *c, struct gw_config *cfg, const json_t *
 		return fail(c, "gateway.routes: cannot build the router (%s)", strerror(-ret));
 	cfg->server_part = json_object();
 	json_object_set_new(cfg->server_part, "workers", json_integer(cfg->workers));
+	json_object_set_new(cfg->server_part, "epoll_park", json_boolean(cfg->epoll_park));
 	for (const char *const *k = (const char *const[]){ "listeners", "limits", "access_log", NULL };
 	     *k; k++)
 		if ((v = json_object_get(s, *k)))

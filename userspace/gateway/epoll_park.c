@@ -10,9 +10,10 @@
  * socket again, about 1 us per request on the benchmark machine (selftests/bench/l7.sh,
  * docs/benchmarks.md). nginx keeps its sockets registered and changes nothing per request.
  *
- * How: the gateway's executables define epoll_ctl, epoll_wait and close, which the dynamic
- * linker binds libh2o's calls to. For the epoll set of a worker thread that called
- * gw_epoll_park_start (and for no other set or thread) they "park" a socket instead:
+ * How: the gateway's executables define epoll_ctl, epoll_wait, close, dup2 and dup3, which the
+ * dynamic linker binds libh2o's calls (and every other caller's) to. For the epoll set of a
+ * worker thread that called gw_epoll_park_start (and for no other set or thread) they "park"
+ * a socket instead:
  *   - DEL with an event argument (libh2o's "no interest left"; its close path passes NULL):
  *     a socket registered for input only stays registered as it is (lazy: no system call);
  *     any other is switched to edge-triggered with no events (quiet: one EPOLL_CTL_MOD).
@@ -20,14 +21,38 @@
  *     a lazy one that reports input (the client sent more, or closed) is made quiet then.
  *   - ADD of a parked socket: nothing for a lazy one with the same interest, else a MOD,
  *     which also reports pending input at once, as the ADD did.
- *   - close forgets the descriptor: a closed socket leaves the set with its last reference
- *     (the gateway neither forks workers nor moves sockets between loops).
+ *   - close (and dup2/dup3 onto a number) of a parked socket removes it from the set first.
+ *     libh2o, which believes it unregistered, would not; and a close removes a registration
+ *     only with the last reference to the open file, so a copy held elsewhere (a child
+ *     between fork and exec, a dup) would keep reporting events whose data points at the
+ *     socket libh2o has freed. The DEL moves here from the request (where libh2o put it) to
+ *     the connection's end, where it is not per request.
  * Socket pointers are mapped back to descriptors through libh2o 2.2's evloop socket layout
  * ({ h2o_socket_t super; int fd; ... }), checked on every park; a mismatch turns lazy parking
  * and event filtering off for the thread (quiet parking alone is layout-free). Everything
  * else goes to the system calls unchanged.
+ *
+ * What it relies on, and why each holds in the gateway:
+ *   - the state is per thread (the worker's own sockets, in its own set): a worker's sockets
+ *     are registered, parked and closed on its thread only; libh2o never touches a loop from
+ *     another thread (cross-thread messages go through its pipe);
+ *   - descriptor numbers are freed through close, dup2 or dup3 (interposed here), never by
+ *     close_range or fclose on a worker's sockets;
+ *   - no socket of a worker loop is handed to another loop (h2o_socket_export, which skips
+ *     the DEL of a socket libh2o believes unregistered): the gateway's upstream pools keep
+ *     connections on their loop and libh2o's socketpool is not used;
+ *   - a child made by fork gets the parent's epoll sets (the same open files): a pthread_atfork
+ *     handler turns parking off in the child, so nothing it closes changes the parent's sets
+ *     (posix_spawn children close and exec with internal calls that bypass these);
+ *   - signal handlers do not close descriptors (the table grows with realloc).
+ * The switch: gateway.epoll_park (default true) or XDPGW_EPOLL_PARK=0|1 in the environment,
+ * which wins (gw_epoll_park_wanted). Off, the calls go to the system unchanged; epoll_wait and
+ * close remain plain system calls rather than glibc's, which are also pthread cancellation
+ * points (the gateway cancels no thread).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -185,8 +210,12 @@ int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 		struct park_slot *s = fd >= 0 ? slot_get(fd, false) : NULL;
 
 		if (s && s->ptr == ptr && (s->state == P_LAZY || s->state == P_QUIET)) {
-			if (s->state == P_LAZY && quiet(epfd, fd, s))
-				s->state = P_QUIET;	/* keep it out of libh2o's sight anyway */
+			/* A lazy one would report its input on every wait: make it quiet, or, if
+			 * that fails, unregister it as libh2o asked (its ADD registers it again). */
+			if (s->state == P_LAZY && quiet(epfd, fd, s)) {
+				raw_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+				s->state = P_NONE;
+			}
 			continue;
 		}
 		events[kept++] = events[i];
@@ -194,11 +223,41 @@ int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 	return kept;
 }
 
+/* The number fd is about to be freed or replaced: a parked socket leaves the set first. */
+static void forget(int fd)
+{
+	if (fd < 0)
+		return;
+	if (fd == park_epfd) {
+		park_epfd = -1;	/* the set itself: nothing of this thread is parked any more */
+		return;
+	}
+	if ((size_t)fd >= nslots)
+		return;
+	if (slots[fd].state == P_LAZY || slots[fd].state == P_QUIET)
+		raw_epoll_ctl(park_epfd, EPOLL_CTL_DEL, fd, NULL);
+	slots[fd].state = P_NONE;
+}
+
 int close(int fd)
 {
-	if (fd >= 0 && (size_t)fd < nslots)
-		slots[fd].state = P_NONE;
+	forget(fd);
 	return syscall(SYS_close, fd);
+}
+
+/* dup2 and dup3 close newfd when it is open: the same as close for a parked socket there. */
+int dup3(int oldfd, int newfd, int flags)
+{
+	if (oldfd != newfd && fcntl(oldfd, F_GETFD) >= 0)
+		forget(newfd);
+	return syscall(SYS_dup3, oldfd, newfd, flags);
+}
+
+int dup2(int oldfd, int newfd)
+{
+	if (oldfd == newfd)	/* dup3 refuses equal numbers; dup2 checks oldfd and returns it */
+		return fcntl(oldfd, F_GETFD) < 0 ? -1 : newfd;
+	return dup3(oldfd, newfd, 0);
 }
 
 /* Whether fd is an epoll instance (the check that our reading of libh2o's loop is right). */
@@ -215,13 +274,44 @@ static bool is_epoll_fd(int fd)
 	return !strcmp(target, "anon_inode:[eventpoll]");
 }
 
+/* In a child made by fork: the parent's epoll sets are shared; leave them alone. */
+static void park_atfork_child(void)
+{
+	park_epfd = -1;
+}
+
+static void park_atfork_register(void)
+{
+	pthread_atfork(NULL, NULL, park_atfork_child);
+}
+
+int gw_epoll_park_wanted(bool configured, const char **why)
+{
+	const char *env = getenv("XDPGW_EPOLL_PARK");
+
+	*why = configured ? NULL : "gateway.epoll_park: false";
+	if (!env || !*env)
+		return configured;
+	if (!strcmp(env, "0") || !strcmp(env, "false")) {
+		*why = "XDPGW_EPOLL_PARK=0";
+		return 0;
+	}
+	if (!strcmp(env, "1") || !strcmp(env, "true")) {
+		*why = NULL;
+		return 1;
+	}
+	return -EINVAL;
+}
+
 int gw_epoll_park_start(h2o_evloop_t *loop)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	/* libh2o 2.2's epoll loop is { h2o_evloop_t super; int ep; } (evloop/epoll.c.h). */
 	int ep = *(const int *)((const char *)loop + sizeof(h2o_evloop_t));
 
 	if (ep < 0 || !is_epoll_fd(ep))
 		return -ENOTSUP;
+	pthread_once(&once, park_atfork_register);
 	park_epfd = ep;
 	park_layout_ok = true;
 	return 0;

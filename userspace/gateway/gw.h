@@ -210,6 +210,7 @@ struct gw_config {
 	size_t nlisteners;
 	struct gw_limits limits;
 	char *access_log;	/* path, "stderr", or NULL (off) */
+	bool epoll_park;	/* workers keep sockets in their epoll set (epoll_park.c) */
 	struct gw_upstream *upstreams;
 	size_t nupstreams;
 	struct gw_route *routes;

@@ -146,6 +146,12 @@ void gw_thread_release_caches(void);
  */
 int gw_epoll_park_start(h2o_evloop_t *loop);
 void gw_epoll_park_stop(void);
+/*
+ * Whether workers park sockets: configured (gateway.epoll_park) unless XDPGW_EPOLL_PARK is set
+ * to 0|false or 1|true. Returns 1 or 0 with *why naming what turned it off (NULL when on), or
+ * -EINVAL for another XDPGW_EPOLL_PARK value (the caller reports it and uses configured).
+ */
+int gw_epoll_park_wanted(bool configured, const char **why);
 
 /* ---- workers (server.c) ---- */
 

@@ -490,6 +490,31 @@ static void worker_drain(struct gw_worker *w)
 	gw_log_flush(w);
 }
 
+/* Parks sockets on this worker's loop unless turned off (epoll_park.c); worker 0 says why. */
+static void start_epoll_park(struct gw_worker *w)
+{
+	const struct gw_config *cfg = w->set->cfg;
+	const char *why;
+	int want = gw_epoll_park_wanted(cfg->epoll_park, &why);
+
+	if (want < 0) {
+		if (w->idx == 0)
+			log_warn("gateway: XDPGW_EPOLL_PARK must be 0, 1, false or true; using "
+				 "gateway.epoll_park");
+		want = cfg->epoll_park;
+		why = "gateway.epoll_park: false";
+	}
+	if (!want) {
+		if (w->idx == 0)
+			log_info("gateway: epoll parking off (%s): sockets are re-registered per "
+				 "request", why);
+		return;
+	}
+	if (gw_epoll_park_start(w->loop) && w->idx == 0)
+		log_warn("gateway: libh2o's epoll loop is not the expected one; sockets are "
+			 "re-registered per request");
+}
+
 static void *worker_main(void *arg)
 {
 	struct gw_worker *w = arg;
@@ -500,9 +525,7 @@ static void *worker_main(void *arg)
 	bool ok = true;
 
 	w->loop = h2o_evloop_create();
-	if (gw_epoll_park_start(w->loop) && w->idx == 0)
-		log_warn("gateway: libh2o's epoll loop is not the expected one; sockets are "
-			 "re-registered per request");
+	start_epoll_park(w);
 	h2o_context_init(&w->ctx, w->loop, &set->gc);
 	w->tmo.loop = w->loop;
 	h2o_multithread_register_receiver(w->ctx.queue, &w->rx, on_message);
