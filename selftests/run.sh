@@ -12,6 +12,7 @@ WHAT=${1:-all}
 FILTER=${2:-}
 PER_PROGRAM_TIMEOUT=${PER_PROGRAM_TIMEOUT:-300}
 passed=0 failed=0 skipped=0
+TIMES=() # "MILLISECONDS NAME" per program, for the slowest-programs summary
 
 mkdir -p "$LOGS"
 export BUILD ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -21,9 +22,12 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_one() {
 	local name=$1 out rc nfail
 	shift
-	local log="$LOGS/$name.log"
+	local log="$LOGS/$name.log" t0 ms
+	t0=$(date +%s%N)
 	out=$(timeout --kill-after=10 "$PER_PROGRAM_TIMEOUT" "$@" 2>"$log")
 	rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	TIMES+=("$ms $name")
 	[ -n "$out" ] && printf '%s\n' "$out"
 	passed=$((passed + $(printf '%s\n' "$out" | grep -c '^ok ')))
 	nfail=$(printf '%s\n' "$out" | grep -c '^FAIL ')
@@ -85,6 +89,12 @@ all) run_unit; run_fuzz; run_e2e ;;
 esac
 
 echo "# $WHAT suites took $(($(date +%s) - start))s; logs in $LOGS"
+if [ "${#TIMES[@]}" -gt 1 ]; then
+	printf '%s\n' "${TIMES[@]}" | sort -rn |
+		awk '{ printf "%6.1f  %s\n", $1 / 1000, $2 }' >"$LOGS/durations.txt"
+	echo "# slowest programs (seconds; all in $LOGS/durations.txt):"
+	head -"${SLOWEST:-10}" "$LOGS/durations.txt" | sed 's/^/#   /'
+fi
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
