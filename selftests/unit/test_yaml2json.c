@@ -65,6 +65,9 @@ TEST(refusals)
 	refused_with("a: [1, 2\n", "2:1: did not find expected ',' or ']'");
 	refused_with("? [1]\n: 2\n", "1:3: mapping keys must be plain strings");
 	refused_with("a: 1\n---\nb: 2\n", "2:1: only one YAML document is allowed");
+	/* JSON has no infinity: a float that overflows is an error that says so, not an empty one. */
+	refused_with("a:\n  b: 1e999\n", "2:6: number out of range: 1e999");
+	refused_with("- -1e400\n", "1:3: number out of range: -1e400");
 }
 
 TEST(depth_limit)

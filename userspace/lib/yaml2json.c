@@ -172,8 +172,15 @@ static json_t *build_node(struct y2j *y, yaml_event_t *ev, int depth)
 	case YAML_SCALAR_EVENT:
 		if (ev->data.scalar.anchor)
 			break;
-		if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag)
-			return plain_scalar((const char *)ev->data.scalar.value);
+		if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag) {
+			json_t *v = plain_scalar((const char *)ev->data.scalar.value);
+
+			/* json_real() refuses infinities: 1e999 is not a value JSON can hold. */
+			if (!v)
+				fail(y, &ev->start_mark, "number out of range: %.60s",
+				     (const char *)ev->data.scalar.value);
+			return v;
+		}
 		return json_stringn((const char *)ev->data.scalar.value, ev->data.scalar.length);
 	case YAML_MAPPING_START_EVENT:
 		if (ev->data.mapping_start.anchor)
