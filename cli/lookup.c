@@ -45,6 +45,10 @@ static int lookup_run(int argc, char **argv)
 	if (!info.key.port && !dport)
 		return cli_error("lookup: service '%s' balances all ports: give dport PORT",
 				 argv[0]);
+	if (info.key.port && dport && htons(dport) != info.key.port)
+		return cli_error("lookup: service '%s' takes port %u only (dport is for a service "
+				 "on all ports)",
+				 argv[0], ntohs(info.key.port));
 	flow.src = src.addr;
 	flow.dst = info.key.addr;
 	flow.sport = htons(src.port);

@@ -79,6 +79,8 @@ bad backend_set_missing "backend set: missing what to set (weight W | drain | un
 	backend set web 198.18.0.30
 bad link_attach_missing "link attach: missing IFNAME" link attach
 bad lookup_no_port "lookup: the client needs a port: 198.18.0.10:PORT" lookup web 198.18.0.10
+bad lookup_dport_fixed "lookup: service 'web' takes port 80 only (dport is for a service on all ports)" \
+	lookup web 198.18.0.10:1234 dport 81
 bad apply_no_file "apply: missing -f FILE" apply
 
 # ---- values gwd refuses ----
