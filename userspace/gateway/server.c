@@ -603,10 +603,17 @@ static void set_free(struct gw_workerset *set)
 		if (set->ssl[i])
 			SSL_CTX_free(set->ssl[i]);
 	free(set->ssl);
-	for (i = 0; i < set->n; i++) {
-		free(set->w[i].lsocks);
-		free(set->w[i].accept);
-		set->srv->slots_used &= ~(1ULL << set->w[i].slot);
+	for (i = 0; i < set->n && set->w; i++) {
+		struct gw_worker *w = &set->w[i];
+
+		free(w->lsocks);
+		free(w->accept);
+		/* Only a slot this worker was given (w->srv set with it): a set that failed
+		 * before its workers got slots must not free slot 0 from under a running one. */
+		if (w->srv)
+			set->srv->slots_used &= ~(1ULL << w->slot);
+		/* Threads are joined (or never ran): a config published to them is ours. */
+		gw_config_put(atomic_exchange(&w->pending, NULL));
 	}
 	free(set->w);
 	h2o_config_dispose(&set->gc);
