@@ -157,6 +157,22 @@ out=$(nsx n setpriv --reuid=65534 --regid=65534 --clear-groups "$GWCTL" --bpffs 
 	vip show 2>&1 >/dev/null)
 check_eq not_root_read "$out" "Error: permission denied opening the pinned maps in $FS: gwctl needs root"
 
+# ---- admin API bodies gwd refuses: exact status and error, and nothing done ----
+# api_bad NAME STATUS 'MESSAGE' METHOD PATH BODY
+api_bad() {
+	local name=$1 status=$2 want=$3 got
+	got=$(curl -s --unix-socket "$SOCK" -X "$4" -H 'Content-Type: application/json' \
+		--data-binary "$6" -w ' %{http_code}' "http://gwd/v1/$5")
+	check_eq "$name" "$got" "$(jq -cn --arg e "$want" '{error: $e}') $status"
+}
+# A flush that names no service by mistake must not forget every flow of every service.
+api_bad ct_flush_service_not_string 400 'conntrack flush: "service" must be a service name' \
+	POST l4/conntrack/flush '{"service": 5}'
+api_bad ct_flush_unknown_field 400 'conntrack flush: unknown field "servce" (expected "service")' \
+	POST l4/conntrack/flush '{"servce": "web"}'
+api_bad ct_flush_not_object 400 'conntrack flush: the body must be {"service": NAME}, {} or empty' \
+	POST l4/conntrack/flush '["web"]'
+
 # ---- -j: stdout is always JSON ----
 out=$(G -j vip add web 198.18.100.2:80 2>/dev/null)
 check_eq json_error "$out" '{"error":"service '"'"'web'"'"' already exists"}'

@@ -872,17 +872,38 @@ static int route_ct_flush(void *priv, struct admin_req *r)
 	struct l4 *l4 = priv;
 	uint32_t vip_id = XG_VIP_NONE;
 	uint64_t ct = 0, persist = 0;
-	json_t *body = r->body_len ? admin_body_json(r) : json_object();
-	const char *name;
+	json_t *body = r->body_len ? admin_body_json(r) : json_object(), *svc, *v;
+	const char *name, *k;
 	int ret;
 
 	if (!body)
 		return 0;
+	/* Anything but {"service": NAME} or {} is refused: read as "no service", it would
+	 * forget every flow of every service. */
+	if (!json_is_object(body)) {
+		json_decref(body);
+		return admin_reply_error(r, 400, "conntrack flush: the body must be {\"service\": "
+					 "NAME}, {} or empty");
+	}
+	json_object_foreach (body, k, v) {
+		if (strcmp(k, "service")) {
+			admin_reply_error(r, 400, "conntrack flush: unknown field \"%.64s\" "
+				      "(expected \"service\")", k);
+			json_decref(body);
+			return 0;
+		}
+	}
+	svc = json_object_get(body, "service");
+	if (svc && !json_is_string(svc)) {
+		json_decref(body);
+		return admin_reply_error(r, 400, "conntrack flush: \"service\" must be a service "
+					 "name");
+	}
 	if (!l4->m) {
 		json_decref(body);
 		return not_loaded(r);
 	}
-	name = json_string_value(json_object_get(body, "service"));
+	name = json_string_value(svc);
 	if (name && lbmap_vip_find(l4->m, name, &vip_id)) {
 		admin_reply_error(r, 404, "service '%s' not found", name);
 		json_decref(body);
