@@ -676,6 +676,10 @@ write_docs() {
 		echo "  (\`userspace/gateway/epoll_park.c\`): no epoll_ctl per request, as in nginx. A"
 		echo "  first version that switched interest with EPOLL_CTL_MOD still cost about 5%;"
 		echo "  A/B runs of the two versions in the plain case measured that difference."
+		echo "  These A/B figures were measured by hand with gwd builds of before and after, not"
+		echo "  by a command of this suite; the parking alone can be measured again with its kill"
+		echo "  switch: \`XDPGW_EPOLL_PARK=0 CASES=plain BENCH_DOCS=0 make bench-l7\` against the"
+		echo "  same command without the variable."
 		echo "- The JSON access log formatted its numbers with snprintf (\`%f\` for the"
 		echo "  latencies); it now writes them directly (\`userspace/gateway/obs.c\`)."
 		echo
