@@ -152,7 +152,8 @@ void print_text(const char *fmt, ...)
 
 static void dump(json_t *v)
 {
-	size_t flags = JSON_ENCODE_ANY | JSON_PRESERVE_ORDER;
+	/* 12 significant digits: jansson's default 17 prints 0.077 as 0.076999999999999999. */
+	size_t flags = JSON_ENCODE_ANY | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12);
 
 	flags |= cli.pretty ? JSON_INDENT(2) : JSON_COMPACT;
 	json_dumpf(v ? v : json_null(), stdout, flags);

@@ -91,8 +91,11 @@ esac
 bg_start client1 "$T/load.log" "$TCPNAME" once "$TOPO_VIP4" 80 2000 40000
 LOAD=$BG_PID
 wait_until 10 web_new_flows_over 100 || t_fail load_started "$(G stats web)"
-rate=$(G -j stats web --rate | jq -c '[.rate, (.window_sec > 0.9), (.services[0].new_flows_per_sec > 10), (.services[0].packets_per_sec > 50)]')
+raw=$(G -j stats web --rate)
+rate=$(jq -c '[.rate, (.window_sec > 0.9), (.services[0].new_flows_per_sec > 10), (.services[0].packets_per_sec > 50)]' <<<"$raw")
 check_eq stats_rate_under_load "$rate" "[true,true,true,true]"
+# rates print as numbers people read (0.077, not 0.076999999999999999): 12 digits at most
+check_eq stats_rate_json_digits "$(grep -oE '[0-9]+\.[0-9]+' <<<"$raw" | awk 'length($0) > 13')" ""
 bg_stop "$LOAD"
 check_eq stats_rate_idle "$(G -j stats web --rate | jq '.services[0].new_flows_per_sec')" 0
 
