@@ -11,7 +11,9 @@ t_init gw_nopark
 need_root nopark
 
 gw_ns || { t_fail setup "namespace"; exit 1; }
-gw_upstream slow 9001 --delay-ms 700 || t_fail setup "upstream slow"
+# Requests held 10 s by the upstream: they are in progress for as long as the count from /proc
+# takes on a loaded machine; the clients are then killed (the upstream sees them abort).
+gw_upstream slow 9001 --delay-ms 10000 || t_fail setup "upstream slow"
 
 # in_epoll PID PORT: how many of PID's sockets accepted on PORT are in one of its epoll sets.
 in_epoll() {
@@ -39,13 +41,20 @@ Y
 	local gw=$BG_PID
 	wait_listen g "$port" || { echo "no listener"; return; }
 	for i in 1 2 3; do
-		gcurl -o /dev/null "http://127.0.0.1:$port/" &
+		ip netns exec "$(ns g)" curl -s -o /dev/null --max-time 15 "http://127.0.0.1:$port/" &
 		pids+=($!)
 	done
 	# all three accepted and waiting on the upstream
-	wait_until 3 sh -c "[ \$(ip netns exec $(ns g) ss -Htn state established '( sport = :9001 )' | wc -l) -ge 3 ]"
-	n=$(in_epoll "$gw" "$port")
-	wait "${pids[@]}"
+	if wait_until 5 sh -c "[ \$(ip netns exec $(ns g) ss -Htn state established '( sport = :9001 )' | wc -l) -ge 3 ]"
+	then
+		n=$(in_epoll "$gw" "$port")
+	else
+		n="not 3 requests at the upstream"
+	fi
+	# still in progress when counted, or the count says nothing
+	for i in "${pids[@]}"; do kill -0 "$i" 2>/dev/null || n="requests over before the count"; done
+	kill "${pids[@]}" 2>/dev/null
+	wait "${pids[@]}" 2>/dev/null
 	bg_stop "$gw"
 	echo "$n"
 }
