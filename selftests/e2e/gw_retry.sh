@@ -18,7 +18,9 @@ gw_upstream c 9003 || t_fail setup "upstream c"
 gw_upstream drop 9011 --drop || t_fail setup "upstream drop"
 gw_upstream stale 9012 --silent-close-after 1 || t_fail setup "upstream stale"
 gw_upstream idle 9013 --idle-close-ms 200 || t_fail setup "upstream idle"
-gw_upstream slow 9014 --delay-ms 2000 || t_fail setup "upstream slow"
+# Far slower than the response timeout, which is far above what the other target needs on a
+# loaded machine (a retry that itself times out would turn the GET into a 504).
+gw_upstream slow 9014 --delay-ms 20000 || t_fail setup "upstream slow"
 cat >"$GW_TMP/gw.yaml" <<Y
 gateway:
   workers: 1
@@ -44,7 +46,7 @@ gateway:
       targets: [{addr: "127.0.0.1:9013"}]
     - name: timeout
       retries: 1
-      response_timeout_ms: 300
+      response_timeout_ms: 2000
       passive: {failures: 0}
       targets: [{addr: "127.0.0.1:9014"}, {addr: "127.0.0.1:9001"}]
     - name: partial
