@@ -172,6 +172,10 @@ api_bad ct_flush_unknown_field 400 'conntrack flush: unknown field "servce" (exp
 	POST l4/conntrack/flush '{"servce": "web"}'
 api_bad ct_flush_not_object 400 'conntrack flush: the body must be {"service": NAME}, {} or empty' \
 	POST l4/conntrack/flush '["web"]'
+# if_generation must be a generation: an empty or overflowing one is not a conflict.
+api_bad if_generation_empty 400 "if_generation: invalid value ''" POST 'apply?if_generation=' '{}'
+api_bad if_generation_overflow 400 "if_generation: invalid value '99999999999999999999'" \
+	POST 'apply?if_generation=99999999999999999999' '{}'
 
 # ---- -j: stdout is always JSON ----
 out=$(G -j vip add web 198.18.100.2:80 2>/dev/null)

@@ -126,9 +126,11 @@ static void reply_change(struct admin_req *r, json_t *candidate, bool dry_run)
 
 	if (admin_query_get(r, "if_generation", buf, sizeof(buf))) {
 		char *end;
-		long long g = strtoll(buf, &end, 10);
+		long long g;
 
-		if (*end || g < 0) {
+		errno = 0;
+		g = strtoll(buf, &end, 10);
+		if (end == buf || *end || g < 0 || errno == ERANGE) {
 			json_decref(candidate);
 			admin_reply_error(r, 400, "if_generation: invalid value '%s'", buf);
 			return;
