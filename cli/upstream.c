@@ -31,7 +31,7 @@ static int upstream_add(int argc, char **argv)
 
 	if (argc < 2)
 		return cli_error("upstream add: missing %s (gwctl upstream add POOL ADDR:PORT "
-				 "[weight W] [algorithm rr|lc|hash|p2c])",
+				 "[weight W] [algorithm rr|lc|hash|p2c] [max_conns N])",
 				 argc ? "ADDR:PORT" : "POOL and ADDR:PORT");
 	target = json_pack("{s:s}", "addr", argv[1]);
 	body = json_pack("{s:s}", "name", argv[0]);
@@ -48,16 +48,25 @@ static int upstream_add(int argc, char **argv)
 				ret = cli_error("upstream add: algorithm needs a value");
 			else
 				json_object_set_new(body, "algorithm", json_string(argv[i + 1]));
+		} else if (cli_is_prefix(argv[i], "max_conns")) {
+			if (i + 1 >= argc)
+				ret = cli_error("upstream add: max_conns needs a value");
+			else if (!cli_u32("upstream add", "max_conns", argv[i + 1], 1000000, &w))
+				json_object_set_new(body, "max_conns", json_integer(w));
+			else
+				ret = 1;
 		} else {
-			ret = cli_error("upstream add: unknown argument '%s' (expected weight or "
-					"algorithm)", argv[i]);
+			ret = cli_error("upstream add: unknown argument '%s' (expected weight, "
+					"algorithm or max_conns)", argv[i]);
 		}
 	}
 	if (!ret)
 		ret = pool_exists(argv[0], &exists);
-	if (!ret && exists && json_object_get(body, "algorithm")) {
-		json_t *patch = json_pack("{s:O}", "algorithm", json_object_get(body, "algorithm"));
+	if (!ret && exists && json_object_size(body) > 1) {
+		/* pool settings given with a new target: one change to the pool first */
+		json_t *patch = json_deep_copy(body);
 
+		json_object_del(patch, "name");
 		snprintf(path, sizeof(path), "gateway/upstreams/%s", cli_escape(argv[0]));
 		ret = gwd_call("PATCH", path, patch, NULL);
 		json_decref(patch);
@@ -98,8 +107,21 @@ static int upstream_set(int argc, char **argv)
 	uint32_t w;
 	int ret;
 
+	if (argc >= 2 && cli_is_prefix(argv[1], "max_conns")) {
+		/* a pool setting: the cap on each target's calls in progress */
+		if (argc < 3)
+			return cli_error("upstream set: max_conns needs a value");
+		if (cli_u32("upstream set", "max_conns", argv[2], 1000000, &w) ||
+		    cli_no_more("upstream set", argc - 3, argv + 3))
+			return 1;
+		snprintf(path, sizeof(path), "gateway/upstreams/%s", cli_escape(argv[0]));
+		body = json_pack("{s:i}", "max_conns", (json_int_t)w);
+		ret = gwd_call("PATCH", path, body, NULL);
+		json_decref(body);
+		return ret ? ret : cli_changed();
+	}
 	if (argc < 4 || !cli_is_prefix(argv[2], "weight"))
-		return cli_error("upstream set: expected POOL ADDR:PORT weight W");
+		return cli_error("upstream set: expected POOL ADDR:PORT weight W or POOL max_conns N");
 	if (cli_u32("upstream set", "weight", argv[3], 65535, &w) ||
 	    cli_no_more("upstream set", argc - 4, argv + 4))
 		return 1;
@@ -153,6 +175,9 @@ static int upstream_show(int argc, char **argv)
 		open_json_object(NULL);
 		print_string(PRINT_JSON, "name", NULL, name);
 		print_string(PRINT_JSON, "algorithm", NULL, algo);
+		print_int(PRINT_JSON, "max_conns", NULL,
+			  json_object_get(u, "max_conns") ?
+			  json_integer_value(json_object_get(u, "max_conns")) : 1024);
 		open_json_array("targets");
 		if (!json_array_size(targets) && !print_is_json())
 			print_text("%-16s %-5s %-24s\n", name, algo, "-");
@@ -194,11 +219,12 @@ static int upstream_show(int argc, char **argv)
 }
 
 static const struct cli_cmd upstream_cmds[] = {
-	{ "add", "POOL ADDR:PORT [weight W] [algorithm rr|lc|hash|p2c]",
+	{ "add", "POOL ADDR:PORT [weight W] [algorithm rr|lc|hash|p2c] [max_conns N]",
 	  "add a target to an upstream pool (the pool is created if new)", upstream_add },
 	{ "del", "POOL [ADDR:PORT]", "remove a target, or the whole pool", upstream_del },
-	{ "set", "POOL ADDR:PORT weight W", "change a target's weight (0 drains it)",
-	  upstream_set },
+	{ "set", "POOL [ADDR:PORT weight W] [max_conns N]",
+	  "change a target's weight (0 drains it), or the pool's cap on each target's calls in "
+	  "progress (0: none)", upstream_set },
 	{ "show", "[POOL]", "list pools, targets, health, circuit breakers and in-flight requests", upstream_show },
 	{ NULL },
 };

@@ -40,6 +40,22 @@ check_eq upstream_drained "$(gctl upstream show pb | tail -1 | tr -s ' ')" "pb r
 check_eq drained_503 "$(gcurl -H 'Host: two.test' http://127.0.0.1:8080/two/x)" '{"error":{"status":503,"code":"no_healthy_upstream","message":"no healthy target in the route'"'"'s upstream"}}'
 err=$(gctl upstream del pb 2>&1)
 check_eq pool_in_use_refused "$err" 'Error: gateway.routes[two].upstream: unknown upstream "pb"'
+# max_conns: a pool setting from gwctl; bad values are refused by gwctl and by gwd, unchanged.
+mc() { gctl -j upstream show pb | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['max_conns'])"; }
+check_eq max_conns_default "$(mc)" 1024
+check upstream_set_max_conns gctl upstream set pb max_conns 5
+check_eq max_conns_set "$(mc)" 5
+check upstream_add_max_conns gctl upstream add pb 127.0.0.1:9001 max_conns 7
+check_eq max_conns_with_add "$(mc) $(gctl -j upstream show pb | python3 -c "import json,sys; print(len(json.load(sys.stdin)[0]['targets']))")" "7 2"
+gen=$(nsx g curl -s --unix-socket "$GW_TMP/gwd.sock" http://x/v1/status | python3 -c "import json,sys; print(json.load(sys.stdin)['generation'])")
+err=$(gctl upstream set pb max_conns 2000000 2>&1)
+check_eq max_conns_cli_range "$err" 'Error: upstream set: max_conns 2000000 is out of range 0-1000000'
+err=$(gctl upstream set pb max_conns many 2>&1)
+check_eq max_conns_cli_number "$err" "Error: upstream set: max_conns must be a number, got 'many'"
+err=$(nsx g curl -s --unix-socket "$GW_TMP/gwd.sock" -X PATCH -d '{"max_conns":-1}' http://x/v1/gateway/upstreams/pb)
+check max_conns_api_refused sh -c "echo '$err' | grep -qF 'gateway.upstreams[pb].max_conns: -1 is out of range 0-1000000'"
+gen2=$(nsx g curl -s --unix-socket "$GW_TMP/gwd.sock" http://x/v1/status | python3 -c "import json,sys; print(json.load(sys.stdin)['generation'])")
+check_eq max_conns_refused_changes_nothing "$gen2 $(mc)" "$gen 7"
 check route_del gctl route del two
 check_eq route_gone "$(gcurl -o /dev/null -w '%{http_code}' -H 'Host: two.test' http://127.0.0.1:8080/two/x)" "404"
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Gateway upstream pools: each algorithm's distribution, retry of failed connects (any
 # method), passive ejection, active health checks (ejection and return), response timeout,
-# 502/503/504 JSON.
+# 502/503/504 JSON, max_conns (the next target, then 503 upstream_busy, counted).
 . "$(dirname "$0")/../lib/test.sh"
 . "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/../lib/gw.sh"
@@ -52,6 +52,12 @@ gateway:
     - name: health
       health_check: {path: /health, interval_ms: 100, timeout_ms: 500, healthy: 2, unhealthy: 2}
       targets: [{addr: "127.0.0.1:9005"}, {addr: "127.0.0.1:9006"}]
+    - name: capped
+      algorithm: hash
+      hash_on: header
+      hash_key: X-User
+      max_conns: 1
+      targets: [{addr: "127.0.0.1:9001"}, {addr: "127.0.0.1:9002"}]
   routes:
     - {name: rr, path: /rr, upstream: rr}
     - {name: hash, path: /hash, upstream: hash}
@@ -62,6 +68,7 @@ gateway:
     - {name: eject, path: /eject, upstream: eject}
     - {name: timeout, path: /timeout, upstream: timeout}
     - {name: health, path: /health-route, upstream: health}
+    - {name: capped, path: /capped, upstream: capped}
 Y
 gw_start "$GW_TMP/gw.yaml" 8080 || { t_fail setup "gateway did not listen"; cat "$GW_TMP/gw.log"; exit 1; }
 
@@ -105,6 +112,34 @@ check_eq json_502 "$(gcurl http://127.0.0.1:8080/dead)" '{"error":{"status":502,
 for i in 1 2 3 4; do gcurl -o /dev/null http://127.0.0.1:8080/eject; done
 check_eq passive_ejection "$(names /eject 6)" "b=6 "
 check_eq json_504 "$(gcurl http://127.0.0.1:8080/timeout)" '{"error":{"status":504,"code":"upstream_timeout","message":"the upstream did not respond in time"}}'
+
+# max_conns 1: a second request for the same hash key goes to the ring's next target; a third
+# finds both at their cap: 503 at once, counted. Finished calls give their slots back.
+capped_in_flight() {
+	gw_metrics | grep '^xdpgw_gateway_upstream_target_in_flight{upstream="capped"' |
+		awk '{s += $2} END {print s + 0}'
+}
+bg_start g "$GW_TMP/held1" curl -sS --max-time 20 -H 'X-User: k' 'http://127.0.0.1:8080/capped?_delay_ms=3000'
+HELD1=$BG_PID
+check cap_first_held wait_until 5 eval '[ "$(capped_in_flight)" = 1 ]'
+bg_start g "$GW_TMP/held2" curl -sS --max-time 20 -H 'X-User: k' 'http://127.0.0.1:8080/capped?_delay_ms=3000'
+HELD2=$BG_PID
+check cap_next_target_takes_it wait_until 5 eval '[ "$(capped_in_flight)" = 2 ]'
+check_eq cap_all_full_503 "$(gcurl -w ' %{http_code}' -H 'X-User: k' http://127.0.0.1:8080/capped | tr -d '\n')" \
+	'{"error":{"status":503,"code":"upstream_busy","message":"every target of the route'"'"'s upstream is at its connection limit"}} 503'
+m=$(gw_metrics)
+check_eq cap_busy_counted "$(echo "$m" | grep '^xdpgw_gateway_upstream_busy_total{upstream="capped"}')" \
+	'xdpgw_gateway_upstream_busy_total{upstream="capped"} 1'
+# the second request passed its target over once, the third both: 3
+check_eq cap_hits_counted "$(echo "$m" | grep '^xdpgw_gateway_upstream_target_conn_limit_total{upstream="capped"' |
+	awk '{s += $2} END {print s + 0}')" 3
+check_eq cap_gauge "$(echo "$m" | grep '^xdpgw_gateway_upstream_max_conns{upstream="capped"}')" \
+	'xdpgw_gateway_upstream_max_conns{upstream="capped"} 1'
+check cap_released_when_done wait_until 10 eval '[ "$(capped_in_flight)" = 0 ]'
+wait "$HELD1" "$HELD2"
+check_eq cap_held_on_both_targets "$(cat "$GW_TMP/held1" "$GW_TMP/held2" | python3 -c "import json,sys
+print(sorted(json.loads(l)['name'] for l in sys.stdin))")" "['a', 'b']"
+check_eq cap_free_again "$(gcurl -o /dev/null -w '%{http_code}' -H 'X-User: k' http://127.0.0.1:8080/capped)" 200
 
 # Active health checks: h2 stops answering -> ejected; back -> returns.
 check_eq health_both "$(names /health-route 4)" "h1=2 h2=2 "

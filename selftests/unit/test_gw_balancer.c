@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Balancer data: weighted round-robin order, consistent-hash spread and minimal disruption. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -156,5 +157,77 @@ TEST(panic_threshold)
 out:
 	for (int i = 0; i < 5; i++)
 		free(st[i]);
+	gw_config_put(cfg);
+}
+
+/* max_conns: a target gives out at most the cap of slots, even to threads racing for them. */
+struct conn_race {
+	const struct gw_upstream *u;
+	unsigned taken;
+};
+
+static void *conn_race_main(void *arg)
+{
+	struct conn_race *r = arg;
+
+	for (int i = 0; i < 100000; i++)
+		if (gw_target_conn_take(r->u, &r->u->targets[0]))
+			r->taken++;
+	return NULL;
+}
+
+TEST(max_conns_cap)
+{
+	struct gw_config *cfg = compile("{\"upstreams\":[{\"name\":\"u\",\"max_conns\":3,"
+		"\"targets\":[{\"addr\":\"198.18.1.1:80\"}]},{\"name\":\"free\",\"max_conns\":0,"
+		"\"targets\":[{\"addr\":\"198.18.1.2:80\"}]}]}");
+	struct conn_race race[4];
+	pthread_t th[4];
+	struct gw_tstate *st = NULL;
+	struct gw_upstream *u, *f;
+	unsigned total = 0;
+
+	if (!cfg)
+		return;
+	u = &cfg->upstreams[0];
+	f = &cfg->upstreams[1];
+	ASSERT_EQ(u->max_conns, 3);
+	st = aligned_alloc(64, sizeof(*st));
+	if (!ASSERT_NOT_NULL(st))
+		goto out;
+	memset(st, 0, sizeof(*st));
+	u->targets[0].st = st;
+	f->targets[0].st = st;	/* the same runtime state: the count is the target's */
+	for (int i = 0; i < 3; i++) {
+		ASSERT_TRUE(gw_target_has_room(u, &u->targets[0]));
+		ASSERT_TRUE(gw_target_conn_take(u, &u->targets[0]));
+	}
+	ASSERT_FALSE(gw_target_has_room(u, &u->targets[0]));
+	ASSERT_FALSE(gw_target_conn_take(u, &u->targets[0]));
+	ASSERT_EQ(atomic_load(&st->conns), 3);
+	/* no cap: always taken, still counted (a cap set later sees them) */
+	ASSERT_TRUE(gw_target_has_room(f, &f->targets[0]));
+	ASSERT_TRUE(gw_target_conn_take(f, &f->targets[0]));
+	ASSERT_EQ(atomic_load(&st->conns), 4);
+	ASSERT_FALSE(gw_target_conn_take(u, &u->targets[0]));
+	gw_target_conn_put(&f->targets[0]);
+	gw_target_conn_put(&u->targets[0]);
+	ASSERT_TRUE(gw_target_has_room(u, &u->targets[0]));
+	for (int i = 0; i < 2; i++)
+		gw_target_conn_put(&u->targets[0]);
+	ASSERT_EQ(atomic_load(&st->conns), 0);
+	/* four threads racing for three slots, never given back: exactly three are taken */
+	for (int i = 0; i < 4; i++) {
+		race[i] = (struct conn_race){ u, 0 };
+		pthread_create(&th[i], NULL, conn_race_main, &race[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		total += race[i].taken;
+	}
+	ASSERT_EQ(total, 3);
+	ASSERT_EQ(atomic_load(&st->conns), 3);
+out:
+	free(st);
 	gw_config_put(cfg);
 }

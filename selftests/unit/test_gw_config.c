@@ -44,6 +44,10 @@ TEST(errors)
 		     "gateway.routes[r].policies[0].name: unknown policy \"nope\"");
 	expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"upstream\":\"u\",\"policies\":[{\"name\":\"request-headers\",\"set\":{\"Bad Name\":\"x\"}}]}]}",
 		     "gateway.routes[r].policies[0].set: \"Bad Name\" is not a valid header name");
+	expect_error("{\"upstreams\":[{\"name\":\"u\",\"max_conns\":2000000,\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]}",
+		     "gateway.upstreams[u].max_conns: 2000000 is out of range 0-1000000");
+	expect_error("{\"upstreams\":[{\"name\":\"u\",\"max_conns\":\"10\",\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]}",
+		     "gateway.upstreams[u].max_conns: must be an integer");
 	expect_error("{\"limits\":{\"max_headers\":500}}",
 		     "gateway.limits.max_headers: 500 is out of range 1-99");
 	expect_error("{\"listeners\":[{\"addr\":\"198.18.0.1:80\",\"http2\":true}]}",
@@ -67,6 +71,7 @@ TEST(defaults)
 	ASSERT_EQ(cfg->limits.max_headers, 64);
 	ASSERT_EQ(cfg->limits.max_header_bytes, 16384);
 	ASSERT_EQ(cfg->upstreams[0].retries, 2);
+	ASSERT_EQ(cfg->upstreams[0].max_conns, 1024);
 	ASSERT_EQ(cfg->upstreams[0].algo, GW_ALGO_RR);
 	ASSERT_EQ(cfg->upstreams[0].targets[0].weight, 100);
 	ASSERT_GE(cfg->workers, 1);

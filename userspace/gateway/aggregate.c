@@ -575,6 +575,7 @@ static void call_end(struct agg_call *call)
 		gw_breaker_release(call->target, call->cb_trial);
 	}
 	call->target->st->slot[call->run->w->slot].inflight--;
+	gw_target_conn_put(call->target);
 }
 
 static void call_cancel(struct agg_call *call)
@@ -774,27 +775,43 @@ static bool call_start(struct agg_call *call, bool fresh)
 	const struct gw_upstream *u = call->part->u;
 	struct gw_upcall *up = &call->up;
 	uint64_t now = gw_now_ms();
+	bool full = false;
 	int idx = -1;
 
+	run->c->busy = false;	/* set by gw_proxy_pick when a target is at its max_conns */
 	if (fresh) {
 		idx = call->target - u->targets;
+		if (!gw_target_conn_take(u, call->target)) {
+			GW_CTR_ADD(call->target->st->slot[w->slot].conn_limit, 1);
+			full = true;
+			idx = -1;
+		}
 	} else {
 		for (int k = 0; k < 4 && idx < 0; k++) {
 			idx = gw_proxy_pick(run->c, u, call->tried, call->ntried);
 			if (idx < 0)
 				break;
-			if (!gw_breaker_acquire(u, &u->targets[idx], now, &call->cb_trial)) {
-				if (call->ntried < GW_MAX_TRIES)
-					call->tried[call->ntried++] = idx;
-				idx = -1;
-				continue;
+			if (!gw_target_conn_take(u, &u->targets[idx])) {
+				GW_CTR_ADD(u->targets[idx].st->slot[w->slot].conn_limit, 1);
+				full = true;
+			} else if (!gw_breaker_acquire(u, &u->targets[idx], now, &call->cb_trial)) {
+				gw_target_conn_put(&u->targets[idx]);
+			} else {
+				call->cb_pending = u->breaker.enabled;
+				break;
 			}
-			call->cb_pending = u->breaker.enabled;
+			if (call->ntried < GW_MAX_TRIES)
+				call->tried[call->ntried++] = idx;
+			idx = -1;
 		}
 	}
 	if (idx < 0) {
+		full |= run->c->busy;
+		if (full && u->us)
+			atomic_fetch_add_explicit(&u->us->busy, 1, memory_order_relaxed);
 		part_over(call, true, 503,
-			  gw_breaker_retry_after(u, now) ? "circuit breaker open" : "no healthy target");
+			  full ? "every target at its connection limit"
+			  : gw_breaker_retry_after(u, now) ? "circuit breaker open" : "no healthy target");
 		return false;
 	}
 	call->target = &u->targets[idx];

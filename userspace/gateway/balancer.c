@@ -221,3 +221,25 @@ void gw_upstream_panic_update(const struct gw_upstream *u, uint64_t now_ms)
 {
 	panic_eval(u, now_ms, false);
 }
+
+bool gw_target_conn_take(const struct gw_upstream *u, const struct gw_target *t)
+{
+	atomic_uint *n = &t->st->conns;
+	unsigned v = atomic_load_explicit(n, memory_order_relaxed);
+
+	if (!u->max_conns) {
+		atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
+		return true;
+	}
+	do {
+		if (v >= u->max_conns)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(n, &v, v + 1, memory_order_relaxed,
+						       memory_order_relaxed));
+	return true;
+}
+
+void gw_target_conn_put(const struct gw_target *t)
+{
+	atomic_fetch_sub_explicit(&t->st->conns, 1, memory_order_relaxed);
+}

@@ -482,7 +482,7 @@ static int compile_upstream(struct cctx *c, struct gw_config *cfg, const json_t 
 {
 	static const char *const fields[] = { "name", "algorithm", "hash_on", "hash_key", "targets",
 		"retries", "connect_timeout_ms", "response_timeout_ms", "keepalive", "health_check",
-		"passive", "circuit_breaker", "panic_threshold", NULL };
+		"passive", "circuit_breaker", "panic_threshold", "max_conns", NULL };
 	static const char *const ka_fields[] = { "max_idle", "idle_timeout_ms", NULL };
 	static const char *const pass_fields[] = { "failures", "eject_ms", "on_5xx", NULL };
 	struct gw_upstream *u = &cfg->upstreams[i];
@@ -549,6 +549,8 @@ static int compile_upstream(struct cctx *c, struct gw_config *cfg, const json_t 
 	if ((ret = compile_targets(c, path, json_object_get(uj, "targets"), u)) ||
 	    (ret = get_u32(c, path, uj, "retries", 0, 10, 2, &u->retries)) ||
 	    (ret = get_u32(c, path, uj, "panic_threshold", 0, 100, 50, &u->panic_threshold)) ||
+	    (ret = get_u32(c, path, uj, "max_conns", 0, 1000000, GW_DEFAULT_MAX_CONNS,
+			   &u->max_conns)) ||
 	    (ret = get_u32(c, path, uj, "connect_timeout_ms", 10, 600000,
 			   cfg->limits.connect_timeout_ms, &u->connect_timeout_ms)) ||
 	    (ret = get_u32(c, path, uj, "response_timeout_ms", 10, 3600000,

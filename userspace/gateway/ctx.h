@@ -22,6 +22,7 @@ struct gw_ctx {
 	uint8_t ntried;
 	bool idempotent, stale_retried;
 	bool cb_pending, cb_trial;	/* the call holds a circuit-breaker slot (a trial) */
+	bool busy;		/* a pick passed a target over: at its max_conns */
 	uint64_t t_start_us, t_up_start_us, t_up_us;
 	h2o_iovec_t path_up;	/* path and query sent upstream */
 	h2o_iovec_t reqid;

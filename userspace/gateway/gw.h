@@ -21,6 +21,7 @@
 #define GW_ADDRLEN 64
 #define GW_HIST_BUCKETS 14
 #define GW_BREAKER_BUCKETS 10	/* the error-ratio window, in slices */
+#define GW_DEFAULT_MAX_CONNS 1024	/* per target: Envoy's default connection cap */
 #define GW_RETRY_REASONS 4	/* connect, stale, no_response, timeout (gw_retry_reason) */
 
 /* Relaxed per-worker counters: one writer, racy readers; no locked instruction. */
@@ -124,6 +125,7 @@ struct gw_ustate {
 	atomic_int panic;		/* too few healthy targets: balancing over all of them */
 	atomic_uint_least64_t panics;	/* times it entered panic */
 	atomic_uint healthy, eligible;	/* at the last evaluation */
+	atomic_uint_least64_t busy;	/* requests refused: every target at max_conns */
 };
 
 struct gw_upstream {
@@ -141,6 +143,7 @@ struct gw_upstream {
 	struct gw_passive_cfg passive;
 	struct gw_breaker_cfg breaker;
 	uint32_t panic_threshold;	/* percent of healthy targets below which health is ignored */
+	uint32_t max_conns;	/* calls in progress per target, over all workers; 0: no cap */
 	struct gw_ustate *us;	/* runtime state, bound when the config is applied */
 	uint16_t *rr_sched;	/* smooth weighted round-robin order */
 	uint32_t rr_len;
@@ -255,6 +258,7 @@ struct gw_tstate_slot {		/* one worker's view of a target, on its own cache line
 	uint32_t inflight;
 	uint64_t requests, failures;
 	uint64_t retries[GW_RETRY_REASONS];	/* failed calls tried again, by reason */
+	uint64_t conn_limit;	/* picks that passed the target over: at its max_conns */
 } __attribute__((aligned(64)));
 
 struct gw_tstate {
@@ -268,6 +272,7 @@ struct gw_tstate {
 	atomic_uint fails;	/* consecutive passive failures */
 	atomic_uint_least64_t ejected_until;	/* gw_now_ms() */
 	atomic_int retired;	/* no longer in the current config */
+	atomic_uint conns;	/* calls in progress over all workers (gw_target_conn_take) */
 	/* circuit breaker (breaker.c); state persists across config versions */
 	atomic_int cb_state;	/* enum gw_breaker_state */
 	atomic_uint cb_fails;	/* consecutive failures while closed */
@@ -314,6 +319,22 @@ static inline bool gw_target_usable(const struct gw_target *t, uint64_t now_ms)
 	return t->weight > 0 && !atomic_load_explicit(&st->down, memory_order_relaxed) &&
 	       atomic_load_explicit(&st->ejected_until, memory_order_relaxed) <= now_ms;
 }
+
+/* Whether t is below its upstream's max_conns (always true without a cap). */
+static inline bool gw_target_has_room(const struct gw_upstream *u, const struct gw_target *t)
+{
+	return !u->max_conns ||
+	       atomic_load_explicit(&t->st->conns, memory_order_relaxed) < u->max_conns;
+}
+
+/*
+ * Takes one of t's connection slots for a call (nginx max_conns, HAProxy maxconn): true when
+ * taken, false (nothing taken) when t is at its upstream's max_conns. Every call holds one,
+ * capped or not, so a cap set later counts the calls already in flight; give it back with
+ * gw_target_conn_put when the call ends.
+ */
+bool gw_target_conn_take(const struct gw_upstream *u, const struct gw_target *t);
+void gw_target_conn_put(const struct gw_target *t);
 
 /*
  * Envoy's panic threshold: true when fewer than panic_threshold percent of u's targets with a

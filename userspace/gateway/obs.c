@@ -370,6 +370,45 @@ static void panic_metrics(const struct gw_config *cfg, FILE *out)
 	}
 }
 
+/* max_conns: the cap, the picks that found a target at it, the requests turned away. */
+static void conn_limit_metrics(const struct gw_config *cfg, FILE *out)
+{
+	size_t i, j;
+
+	fputs("# HELP xdpgw_gateway_upstream_max_conns Calls in progress allowed per target (0: no "
+	      "cap).\n"
+	      "# TYPE xdpgw_gateway_upstream_max_conns gauge\n", out);
+	for (i = 0; cfg && i < cfg->nupstreams; i++) {
+		fputs("xdpgw_gateway_upstream_max_conns{upstream=\"", out);
+		label(out, cfg->upstreams[i].name);
+		fprintf(out, "\"} %u\n", cfg->upstreams[i].max_conns);
+	}
+	fputs("# HELP xdpgw_gateway_upstream_target_conn_limit_total Picks that passed the target "
+	      "over because it was at max_conns.\n"
+	      "# TYPE xdpgw_gateway_upstream_target_conn_limit_total counter\n", out);
+	for (i = 0; cfg && i < cfg->nupstreams; i++)
+		for (j = 0; j < cfg->upstreams[i].ntargets; j++) {
+			const struct gw_target *t = &cfg->upstreams[i].targets[j];
+			uint64_t r = 0;
+
+			for (int s = 0; s < GW_MAX_SLOTS; s++)
+				r += GW_CTR_GET(t->st->slot[s].conn_limit);
+			fputs("xdpgw_gateway_upstream_target_conn_limit_total{upstream=\"", out);
+			label(out, cfg->upstreams[i].name);
+			fprintf(out, "\",target=\"%s\"} %llu\n", t->addr, (unsigned long long)r);
+		}
+	fputs("# HELP xdpgw_gateway_upstream_busy_total Requests (and aggregation parts) answered "
+	      "503 because every target was at max_conns.\n"
+	      "# TYPE xdpgw_gateway_upstream_busy_total counter\n", out);
+	for (i = 0; cfg && i < cfg->nupstreams; i++) {
+		const struct gw_ustate *us = cfg->upstreams[i].us;
+
+		fputs("xdpgw_gateway_upstream_busy_total{upstream=\"", out);
+		label(out, cfg->upstreams[i].name);
+		fprintf(out, "\"} %llu\n", us ? (unsigned long long)atomic_load(&us->busy) : 0ULL);
+	}
+}
+
 void gw_metrics_write(struct gw_server *srv, FILE *out)
 {
 	static const char *const cls[6] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -531,6 +570,7 @@ void gw_metrics_write(struct gw_server *srv, FILE *out)
 			fprintf(out, "\",target=\"%s\"} %llu\n", t->addr, (unsigned long long)r);
 		}
 	panic_metrics(cfg, out);
+	conn_limit_metrics(cfg, out);
 	breaker_metrics(cfg, out);
 	gw_policy_foreach(policy_metrics, out);
 }
@@ -559,6 +599,15 @@ json_t *gw_server_upstream_status(struct gw_server *srv)
 
 			if (gw_upstream_panic(&cfg->upstreams[i], now))
 				json_object_set_new(o, "panic", json_true());
+			if (cfg->upstreams[i].max_conns) {
+				uint64_t hits = 0;
+
+				for (int s = 0; s < GW_MAX_SLOTS; s++)
+					hits += GW_CTR_GET(t->st->slot[s].conn_limit);
+				json_object_set_new(o, "max_conns",
+						    json_integer(cfg->upstreams[i].max_conns));
+				json_object_set_new(o, "conn_limit_hits", json_integer(hits));
+			}
 			if (cfg->upstreams[i].breaker.enabled) {
 				json_object_set_new(o, "breaker",
 						    json_string(gw_breaker_state_name(t->st)));

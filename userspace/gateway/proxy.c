@@ -287,7 +287,20 @@ struct pick_arg {
 	struct gw_ctx *c;
 	uint64_t now;
 	bool panic;		/* gw_upstream_panic: health is ignored, weights still count */
+	uint64_t full_seen;	/* targets (index mod 64) already counted as at their cap */
 };
+
+/* Counts a target passed over at its max_conns, once per pick. */
+static void count_full(struct gw_ctx *c, uint64_t *seen, uint32_t idx)
+{
+	c->busy = true;
+	if (seen) {
+		if (*seen & (1ULL << (idx % 64)))
+			return;
+		*seen |= 1ULL << (idx % 64);
+	}
+	GW_CTR_ADD(c->u->targets[idx].st->slot[c->w->slot].conn_limit, 1);
+}
 
 static bool tried(const struct gw_ctx *c, uint32_t idx)
 {
@@ -302,8 +315,14 @@ static bool candidate(void *arg, uint32_t idx)
 	struct pick_arg *a = arg;
 	const struct gw_target *t = &a->c->u->targets[idx];
 
-	return (a->panic ? t->weight > 0 : gw_target_usable(t, a->now)) && !tried(a->c, idx) &&
-	       gw_breaker_allows(a->c->u, t, a->now);
+	if (!(a->panic ? t->weight > 0 : gw_target_usable(t, a->now)) || tried(a->c, idx) ||
+	    !gw_breaker_allows(a->c->u, t, a->now))
+		return false;
+	if (!gw_target_has_room(a->c->u, t)) {
+		count_full(a->c, &a->full_seen, idx);
+		return false;
+	}
+	return true;
 }
 
 /* a is less loaded than b (in-flight per unit of weight, on this worker) */
@@ -376,7 +395,7 @@ found:
 static int pick_target(struct gw_ctx *c)
 {
 	const struct gw_upstream *u = c->u;
-	struct pick_arg a = { c, gw_now_ms(), false };
+	struct pick_arg a = { c, gw_now_ms(), false, 0 };
 	uint32_t *cursor = &c->ver->rr_cursor[u->idx];
 	uint32_t k;
 
@@ -410,19 +429,29 @@ static int pick_target(struct gw_ctx *c)
 	return -1;
 }
 
-/* A target whose circuit breaker takes the call (a half-open one may refuse: next). */
+/*
+ * A target with room under max_conns whose circuit breaker takes the call (another worker may
+ * have taken the last slot, a half-open breaker may refuse: next). The call holds a
+ * connection slot until upcall_done.
+ */
 static int pick_acquire(struct gw_ctx *c)
 {
 	for (int k = 0; k < 4; k++) {
 		int idx = pick_target(c);
+		const struct gw_target *t;
 		bool trial;
 
 		if (idx < 0)
 			return -1;
-		if (gw_breaker_acquire(c->u, &c->u->targets[idx], gw_now_ms(), &trial)) {
+		t = &c->u->targets[idx];
+		if (!gw_target_conn_take(c->u, t)) {
+			count_full(c, NULL, idx);
+		} else if (gw_breaker_acquire(c->u, t, gw_now_ms(), &trial)) {
 			c->cb_pending = c->u->breaker.enabled;
 			c->cb_trial = trial;
 			return idx;
+		} else {
+			gw_target_conn_put(t);
 		}
 		if (c->ntried < GW_MAX_TRIES)
 			c->tried[c->ntried++] = idx;
@@ -491,6 +520,7 @@ static void upcall_done(struct gw_ctx *c)
 		gw_breaker_release(c->target, c->cb_trial);
 	}
 	c->target->st->slot[c->w->slot].inflight--;
+	gw_target_conn_put(c->target);
 	c->t_up_us += gw_now_us() - c->t_up_start_us;
 }
 
@@ -827,8 +857,16 @@ static bool retry_same(struct gw_ctx *c)
 {
 	bool trial;
 
-	if (c->stale_retried || !gw_breaker_acquire(c->u, c->target, gw_now_ms(), &trial))
+	if (c->stale_retried)
 		return false;
+	if (!gw_target_conn_take(c->u, c->target)) {
+		count_full(c, NULL, (uint32_t)(c->target - c->u->targets));
+		return false;
+	}
+	if (!gw_breaker_acquire(c->u, c->target, gw_now_ms(), &trial)) {
+		gw_target_conn_put(c->target);
+		return false;
+	}
 	c->stale_retried = true;
 	c->cb_pending = c->u->breaker.enabled;
 	c->cb_trial = trial;
@@ -905,7 +943,13 @@ static void proxy_start(struct gw_ctx *c)
 	if (idx < 0) {
 		uint64_t wait_ms = gw_breaker_retry_after(c->u, gw_now_ms());
 
-		if (!wait_ms) {
+		if (c->busy) {
+			/* nginx's max_conns without a queue: turned away at once, counted */
+			if (c->u->us)
+				atomic_fetch_add_explicit(&c->u->us->busy, 1, memory_order_relaxed);
+			upstream_error(c, 503, "upstream_busy",
+				       "every target of the route's upstream is at its connection limit");
+		} else if (!wait_ms) {
 			upstream_error(c, 503, "no_healthy_upstream",
 				       "no healthy target in the route's upstream");
 		} else if (!policy_answers_error(c, 503)) {
