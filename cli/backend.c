@@ -92,7 +92,7 @@ static int backend_set(int argc, char **argv)
 		if (cli_u32("backend set", "weight", argv[3], UINT32_MAX, &w) ||
 		    cli_no_more("backend set", argc - 4, argv + 4))
 			return 1;
-		body = json_pack("{s:i}", "weight", (json_int_t)w);
+		body = json_pack("{s:I}", "weight", (json_int_t)w);
 	} else {
 		if (cli_no_more("backend set", argc - 3, argv + 3))
 			return 1;

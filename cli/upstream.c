@@ -127,7 +127,7 @@ static int upstream_set(int argc, char **argv)
 		return 1;
 	snprintf(path, sizeof(path), "gateway/upstreams/%s/targets/%s", cli_escape(argv[0]),
 		 cli_escape(argv[1]));
-	body = json_pack("{s:i}", "weight", (json_int_t)w);
+	body = json_pack("{s:I}", "weight", (json_int_t)w);
 	ret = gwd_call("PATCH", path, body, NULL);
 	json_decref(body);
 	return ret ? ret : cli_changed();

@@ -125,6 +125,8 @@ bad backend_set_unknown "backend '198.18.0.99' of service 'web' not found" \
 	backend set web 198.18.0.99 drain
 bad backend_set_weight_range "l4.services[web].backends[198.18.0.30].weight: 65536 is out of range 0-65535" \
 	backend set web 198.18.0.30 weight 65536
+bad backend_set_weight_u32 "l4.services[web].backends[198.18.0.30].weight: 4294967295 is out of range 0-65535" \
+	backend set web 198.18.0.30 weight 4294967295
 bad stats_unknown "vip 'nosuch' not found in the datapath (maps in $FS)" stats nosuch
 bad read_no_bpffs_dir "no balancer maps: $T/none does not exist (gwd's --bpffs directory; default /sys/fs/bpf/xdpgw)" \
 	--bpffs "$T/none" vip show
