@@ -115,7 +115,7 @@ static int upstream_set(int argc, char **argv)
 		    cli_no_more("upstream set", argc - 3, argv + 3))
 			return 1;
 		snprintf(path, sizeof(path), "gateway/upstreams/%s", cli_escape(argv[0]));
-		body = json_pack("{s:i}", "max_conns", (json_int_t)w);
+		body = json_pack("{s:I}", "max_conns", (json_int_t)w);
 		ret = gwd_call("PATCH", path, body, NULL);
 		json_decref(body);
 		return ret ? ret : cli_changed();
