@@ -228,6 +228,9 @@ int main(int argc, char **argv)
 		sigaddset(&set, SIGINT);
 		sigprocmask(SIG_BLOCK, &set, NULL);
 	}
+	/* Before the gateway's workers and health checks write to sockets: a peer that resets
+	 * must cost an EPIPE, not the process (signals_watch() comes only after the start). */
+	signal(SIGPIPE, SIG_IGN);
 	libbpf_set_print(libbpf_print);
 	while ((c = getopt_long(argc, argv, "c:s:S:b:fl:hV", opts, NULL)) != -1) {
 		switch (c) {
