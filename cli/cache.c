@@ -48,6 +48,14 @@ static int cache_show(int argc, char **argv)
 		return cli_no_more("cache show", argc - 1, argv + 1);
 	if (gwd_call("GET", "gateway/cache", NULL, &arr))
 		return 1;
+	/* An unknown route is an error before anything is printed (stdout stays one document). */
+	json_array_foreach(arr, i, c)
+		found |= argc == 1 &&
+			 !strcmp(argv[0], json_string_value(json_object_get(c, "route")) ?: "");
+	if (argc == 1 && !found) {
+		json_decref(arr);
+		return cli_error("cache show: route %s has no cache", argv[0]);
+	}
 	print_start();
 	open_json_array(NULL);
 	if (!print_is_json())
@@ -58,7 +66,6 @@ static int cache_show(int argc, char **argv)
 
 		if (argc == 1 && strcmp(argv[0], route))
 			continue;
-		found = true;
 		open_json_object(NULL);
 		print_string(PRINT_JSON, "route", NULL, route);
 		print_int(PRINT_JSON, "entries", NULL, json_integer_value(json_object_get(c, "entries")));
@@ -80,10 +87,6 @@ static int cache_show(int argc, char **argv)
 	}
 	close_json_array();
 	json_decref(arr);
-	if (argc == 1 && !found) {
-		print_end();
-		return cli_error("cache show: route %s has no cache", argv[0]);
-	}
 	print_end();
 	return 0;
 }

@@ -122,6 +122,10 @@ check_eq purge_unknown_route "$(gctl cache purge nope 2>&1)" "Error: cache purge
 check_eq purge_bad_path "$(gctl cache purge c p/1 2>&1)" \
 	"Error: cache purge: PATH must start with / (an exact path, or a prefix ending in *), got 'p/1'"
 check cache_show sh -c "'$GWCTL' --socket '$GW_TMP/gwd.sock' cache show c | grep -q '^c '"
+# an unknown route: the error alone, nothing on stdout (under -j the error document alone)
+check_eq cache_show_unknown "$(gctl cache show nope 2>/dev/null; echo "rc=$?")" "rc=1"
+check_eq cache_show_unknown_json "$(gctl -j cache show nope 2>/dev/null)" \
+	'{"error":"cache show: route nope has no cache"}'
 
 # ---- the cache outlives a config change ----
 r1=$(get /c/keep)
