@@ -96,6 +96,16 @@ static int route_show(int argc, char **argv)
 		return cli_no_more("route show", argc - 1, argv + 1);
 	if (gwd_call("GET", "gateway/routes", NULL, &arr))
 		return 1;
+	if (argc == 1) {
+		bool found = false;
+
+		json_array_foreach(arr, i, r)
+			found |= !strcmp(json_string_value(json_object_get(r, "name")) ?: "", argv[0]);
+		if (!found) {
+			json_decref(arr);
+			return cli_error("route '%s' not found", argv[0]);
+		}
+	}
 	print_start();
 	open_json_array(NULL);
 	if (!print_is_json())

@@ -156,6 +156,16 @@ static int upstream_show(int argc, char **argv)
 		return cli_no_more("upstream show", argc - 1, argv + 1);
 	if (gwd_call("GET", "gateway/upstreams", NULL, &arr))
 		return 1;
+	if (argc == 1) {
+		bool found = false;
+
+		json_array_foreach(arr, i, u)
+			found |= !strcmp(json_string_value(json_object_get(u, "name")) ?: "", argv[0]);
+		if (!found) {
+			json_decref(arr);
+			return cli_error("upstream '%s' not found", argv[0]);
+		}
+	}
 	if (gwd_call("GET", "status", NULL, &status)) {
 		json_decref(arr);
 		return 1;

@@ -82,6 +82,8 @@ bad lookup_no_port "lookup: the client needs a port: 198.18.0.10:PORT" lookup we
 bad lookup_dport_fixed "lookup: service 'web' takes port 80 only (dport is for a service on all ports)" \
 	lookup web 198.18.0.10:1234 dport 81
 bad apply_no_file "apply: missing -f FILE" apply
+bad route_show_unknown "route 'nosuch' not found" route show nosuch
+bad upstream_show_unknown "upstream 'nosuch' not found" upstream show nosuch
 
 # ---- values gwd refuses ----
 bad vip_bad_addr "l4.services[web2].vip: invalid address '198.18.100.300'" \
