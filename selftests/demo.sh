@@ -402,7 +402,7 @@ if [ "${DEMO_KEEP:-0}" = 1 ]; then
 
 ${B}The topology is still up${N} (DEMO_KEEP=1); each node is the network namespace ${XG_NS_PREFIX}NODE:
   ip netns exec ${XG_NS_PREFIX}client1 curl -s http://$TOPO_VIP4/users/1
-  ip netns exec ${XG_NS_PREFIX}client1 curl -s http://[$TOPO_VIP6]/products/1
+  ip netns exec ${XG_NS_PREFIX}client1 curl -s 'http://[$TOPO_VIP6]/products/1'
   ip netns exec ${XG_NS_PREFIX}lb1 ${g//NODE/lb1} stats
   ip netns exec ${XG_NS_PREFIX}gw1 ${g//NODE/gw1} upstream show
 
