@@ -21,6 +21,7 @@
 
 #include "gwd/state.h"
 #include "lib/addr.h"
+#include "lib/lb.h"
 #include "lib/log.h"
 
 #define ADMIN_TOKEN_MIN 16
@@ -249,7 +250,7 @@ int admin_start(struct gwd *gwd, const char *path, struct gwd_err *err)
 
 	if (slash && slash != dir) {
 		*slash = '\0';
-		if (state_mkdir_p(dir))
+		if (lb_mkdir_p(dir))
 			return gwd_err_set(err, 500, "cannot create %s: %s", dir, strerror(errno));
 	}
 	if (claim_path(path, err))

@@ -22,6 +22,7 @@
 #include "gwd/gwd.h"
 #include "gwd/state.h"
 #include "lib/bpffs.h"
+#include "lib/lb.h"
 #include "lib/log.h"
 #include "lib/yaml2json.h"
 
@@ -300,7 +301,7 @@ int main(int argc, char **argv)
 	if (geteuid() != 0)
 		log_warn("not running as root: BPF and netlink operations will fail");
 
-	if (state_mkdir_p(o->state_dir)) {
+	if (lb_mkdir_p(o->state_dir)) {
 		log_error("cannot create state directory %s: %s", o->state_dir, strerror(errno));
 		goto fail_early;
 	}

@@ -25,7 +25,4 @@ int state_load(const char *path, json_t **doc, uint64_t *generation, char *err, 
 int state_save(const char *path, const json_t *doc, uint64_t generation, char *err,
 	       size_t errlen);
 
-/* Creates dir and its missing parents with mode 0700. Returns 0 or a negative errno. */
-int state_mkdir_p(const char *dir);
-
 #endif

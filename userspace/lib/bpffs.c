@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* bpffs mounting and checks shared by gwd (maps, links) and gwctl (decap attach). */
 #include "lib/bpffs.h"
+#include "lib/lb.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -22,27 +23,6 @@ bool bpffs_is_bpf(const char *path)
 	return statfs(path, &sfs) == 0 && (uint32_t)sfs.f_type == BPF_FS_MAGIC;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, dir);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int bpffs_prepare(const char *dir, char *err, size_t errlen)
 {
 	int ret;
@@ -54,7 +34,7 @@ int bpffs_prepare(const char *dir, char *err, size_t errlen)
 			return ret;
 		}
 	}
-	ret = mkdir_p(dir);
+	ret = lb_mkdir_p(dir);
 	if (ret) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-ret));
 		return ret;
