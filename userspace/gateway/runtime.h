@@ -9,24 +9,7 @@
 #include <h2o.h>
 
 #include "gateway/gw.h"
-
-/* picohttpparser ships inside libh2o 2.2.5 without an installed header. */
-struct phr_header {
-	const char *name;
-	size_t name_len;
-	const char *value;
-	size_t value_len;
-};
-struct phr_chunked_decoder {
-	size_t bytes_left_in_chunk;
-	char consume_trailer;
-	char _hex_count;
-	char _state;
-};
-int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status,
-		       const char **msg, size_t *msg_len, struct phr_header *headers,
-		       size_t *num_headers, size_t last_len);
-ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_t *bufsz);
+#include "lib/picohttpparser.h"
 
 /*
  * Checks a request before routing (reqcheck.c): ambiguous HTTP/1 framing, Host lines, line

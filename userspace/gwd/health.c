@@ -26,24 +26,7 @@
 #include "gwd/l4.h"
 #include "lib/lbmap.h"
 #include "lib/log.h"
-
-/* picohttpparser ships inside libh2o 2.2.5 without an installed header. */
-struct phr_header {
-	const char *name;
-	size_t name_len;
-	const char *value;
-	size_t value_len;
-};
-struct phr_chunked_decoder {
-	size_t bytes_left_in_chunk;
-	char consume_trailer;
-	char _hex_count;
-	char _state;
-};
-int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status,
-		       const char **msg, size_t *msg_len, struct phr_header *headers,
-		       size_t *num_headers, size_t last_len);
-ssize_t phr_decode_chunked(struct phr_chunked_decoder *decoder, char *buf, size_t *bufsz);
+#include "lib/picohttpparser.h"
 
 #define TICK_MS 10
 #define MAX_HEAD 16384
