@@ -201,37 +201,32 @@ static int array_read_all(int fd, uint32_t n, size_t vsize, void *vals)
 	return err;
 }
 
-/* Snapshots of lb_vip_info / lb_backends (max_vips / max_backends entries); caller frees. */
-static struct xg_vip_info *vips_read(struct lbmap *m)
+/* A calloc'd copy of the n entries of an array map; caller frees. NULL with errno on error. */
+static void *array_snapshot(int fd, uint32_t n, size_t vsize)
 {
-	struct xg_vip_info *v = calloc(m->max_vips, sizeof(*v));
+	void *vals = calloc(n, vsize);
 	int err;
 
-	if (!v)
+	if (!vals)
 		return NULL;
-	err = array_read_all(m->fd[LBMAP_VIP_INFO], m->max_vips, sizeof(*v), v);
+	err = array_read_all(fd, n, vsize, vals);
 	if (err) {
-		free(v);
+		free(vals);
 		errno = -err;
 		return NULL;
 	}
-	return v;
+	return vals;
+}
+
+/* Snapshots of lb_vip_info / lb_backends (max_vips / max_backends entries); caller frees. */
+static struct xg_vip_info *vips_read(struct lbmap *m)
+{
+	return array_snapshot(m->fd[LBMAP_VIP_INFO], m->max_vips, sizeof(struct xg_vip_info));
 }
 
 static struct xg_backend *backends_read(struct lbmap *m)
 {
-	struct xg_backend *b = calloc(m->max_backends, sizeof(*b));
-	int err;
-
-	if (!b)
-		return NULL;
-	err = array_read_all(m->fd[LBMAP_BACKENDS], m->max_backends, sizeof(*b), b);
-	if (err) {
-		free(b);
-		errno = -err;
-		return NULL;
-	}
-	return b;
+	return array_snapshot(m->fd[LBMAP_BACKENDS], m->max_backends, sizeof(struct xg_backend));
 }
 
 const char *lbmap_algo_name(uint8_t algo)
