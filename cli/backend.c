@@ -7,6 +7,7 @@
 #include "check.h"
 #include "gwctl.h"
 #include "lib/addr.h"
+#include "lib/hc.h"
 #include "maps.h"
 
 static int backend_add(int argc, char **argv)
@@ -142,7 +143,7 @@ static void show_health(const struct xg_backend_health *h, char *err, size_t err
 
 	snprintf(err, errlen, "%.*s", (int)sizeof(h->last_error), h->last_error);
 	open_json_object("health");
-	print_string(PRINT_ANY, "state", "%-9s ", cli_hc_state(h->state));
+	print_string(PRINT_ANY, "state", "%-9s ", hc_state_name(h->state));
 	print_string(PRINT_FP, NULL, "%-6s ",
 		     h->state == XG_HC_DISABLED ? "-" : age(h->since_unix_ms, buf, sizeof(buf)));
 	print_u64(PRINT_JSON, "since_unix_ms", NULL, h->since_unix_ms);

@@ -206,3 +206,15 @@ int gwd_get_text(const char *path, char **text)
 	curl_easy_cleanup(c);
 	return ret;
 }
+
+int cli_delete(const char *cmd, const char *arg, const char *collection, int argc, char **argv)
+{
+	char path[768];
+
+	if (argc < 1)
+		return cli_error("%s: missing %s", cmd, arg);
+	if (cli_no_more(cmd, argc - 1, argv + 1))
+		return 1;
+	snprintf(path, sizeof(path), "%s/%s", collection, cli_escape(argv[0]));
+	return gwd_call("DELETE", path, NULL, NULL) ?: cli_changed();
+}

@@ -157,14 +157,7 @@ static int consumer_add(int argc, char **argv)
 
 static int consumer_del(int argc, char **argv)
 {
-	char path[512];
-
-	if (argc < 1)
-		return cli_error("consumer del: missing ID");
-	if (cli_no_more("consumer del", argc - 1, argv + 1))
-		return 1;
-	consumer_path(path, sizeof(path), argv[0]);
-	return gwd_call("DELETE", path, NULL, NULL) ?: cli_changed();
+	return cli_delete("consumer del", "ID", "gateway/consumers", argc, argv);
 }
 
 static int consumer_set(int argc, char **argv)

@@ -9,6 +9,7 @@
 #include "lib/addr.h"
 #include "lib/bpffs.h"
 #include "lib/decap.h"
+#include "maps.h"
 
 static int decap_attach_cmd(int argc, char **argv)
 {
@@ -75,18 +76,6 @@ static int decap_detach_cmd(int argc, char **argv)
 	return cli_changed();
 }
 
-static int show_link(const struct lb_link_info *li, void *ctx)
-{
-	open_json_object(NULL);
-	print_string(PRINT_ANY, "name", "  %-16s", li->ifname);
-	print_u64(PRINT_ANY, "ifindex", " ifindex %-4llu", li->ifindex);
-	print_string(PRINT_ANY, "mode", " mode %-8s", li->mode_known ? lb_xdp_mode_name(li->mode)
-								       : "?");
-	print_u64(PRINT_ANY, "prog_id", " prog %llu\n", li->prog_id);
-	close_json_object();
-	return 0;
-}
-
 static int show_addr(const struct xg_addr *addr, uint8_t family, void *ctx)
 {
 	char buf[ADDR_STRLEN];
@@ -117,7 +106,7 @@ static int decap_show_cmd(int argc, char **argv)
 	print_text("links\n");
 	open_json_array("links");
 	snprintf(dir, sizeof(dir), "%s/%s", XG_PIN_DECAP_DIR, XG_PIN_LINKS_DIR);
-	lb_links_foreach(cli.bpffs, dir, show_link, NULL);
+	lb_links_foreach(cli.bpffs, dir, cli_show_link, NULL);
 	close_json_array();
 	print_text("addresses (outer destinations stripped)\n");
 	open_json_array("addrs");

@@ -77,6 +77,11 @@ int gwd_try(const char *method, const char *path, const json_t *body, json_t **r
  * cli_error and returns 1 with *text NULL.
  */
 int gwd_get_text(const char *path, char **text);
+/*
+ * "OBJECT del NAME" (cmd "vip del", arg "NAME"): DELETE collection/NAME (escaped) with nothing
+ * after NAME. Returns 0 after printing the change, or 1 after printing the error.
+ */
+int cli_delete(const char *cmd, const char *arg, const char *collection, int argc, char **argv);
 /* Percent-escapes one path segment (an address, a name); returns a static buffer slot. */
 const char *cli_escape(const char *s);
 

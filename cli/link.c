@@ -36,14 +36,7 @@ static int link_attach(int argc, char **argv)
 
 static int link_detach(int argc, char **argv)
 {
-	char path[256];
-
-	if (argc < 1)
-		return cli_error("link detach: missing IFNAME");
-	if (cli_no_more("link detach", argc - 1, argv + 1))
-		return 1;
-	snprintf(path, sizeof(path), "l4/links/%s", cli_escape(argv[0]));
-	return gwd_call("DELETE", path, NULL, NULL) ?: cli_changed();
+	return cli_delete("link detach", "IFNAME", "l4/links", argc, argv);
 }
 
 struct link_show {

@@ -9,6 +9,7 @@
 #include "gwctl.h"
 #include "lib/addr.h"
 #include "lib/bpffs.h"
+#include "lib/lb.h"
 #include "maps.h"
 
 static struct lbmap *maps;
@@ -98,16 +99,16 @@ const char *cli_backend_state(const struct xg_backend *b)
 	return "up";
 }
 
-const char *cli_hc_state(uint8_t state)
+int cli_show_link(const struct lb_link_info *li, void *count)
 {
-	switch (state) {
-	case XG_HC_UP:
-		return "up";
-	case XG_HC_DOWN:
-		return "down";
-	case XG_HC_DISABLED:
-		return "disabled";
-	default:
-		return "unknown";
-	}
+	if (count)
+		(*(unsigned *)count)++;
+	open_json_object(NULL);
+	print_string(PRINT_ANY, "name", "  %-16s", li->ifname);
+	print_u64(PRINT_ANY, "ifindex", " ifindex %-4llu", li->ifindex);
+	print_string(PRINT_ANY, "mode", " mode %-8s", li->mode_known ? lb_xdp_mode_name(li->mode)
+								       : "?");
+	print_u64(PRINT_ANY, "prog_id", " prog %llu\n", li->prog_id);
+	close_json_object();
+	return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <xdpgw/abi.h>
 
+#include "lib/lb.h"
 #include "lib/lbmap.h"
 
 /*
@@ -29,6 +30,10 @@ int cli_foreach_vip(struct lbmap *m, int (*cb)(uint32_t id, const struct xg_vip_
 const char *cli_fmt_vip(const struct xg_vip_key *key, char *buf, size_t len);
 /* "up", "draining", "down", "unhealthy", "unresolved" from the backend's flags. */
 const char *cli_backend_state(const struct xg_backend *b);
-const char *cli_hc_state(uint8_t state);
+/*
+ * An lb_links_foreach callback: prints one attached link (name, ifindex, mode, program) as a
+ * line or a JSON object, and counts it in *(unsigned *)count unless count is NULL. Returns 0.
+ */
+int cli_show_link(const struct lb_link_info *li, void *count);
 
 #endif

@@ -64,14 +64,7 @@ static int route_add(int argc, char **argv)
 
 static int route_del(int argc, char **argv)
 {
-	char path[512];
-
-	if (argc < 1)
-		return cli_error("route del: missing NAME");
-	if (cli_no_more("route del", argc - 1, argv + 1))
-		return 1;
-	snprintf(path, sizeof(path), "gateway/routes/%s", cli_escape(argv[0]));
-	return gwd_call("DELETE", path, NULL, NULL) ?: cli_changed();
+	return cli_delete("route del", "NAME", "gateway/routes", argc, argv);
 }
 
 static void join(json_t *arr, char *buf, size_t len, const char *none)

@@ -9,6 +9,7 @@
 
 #include "gwctl.h"
 #include "lib/addr.h"
+#include "lib/hc.h"
 #include "maps.h"
 
 #define RATE_WINDOW_MS 1000
@@ -119,7 +120,7 @@ static int show_service(uint32_t vip_id, const struct xg_vip_info *info, void *c
 		print_int(PRINT_ANY, "active", "%8lld ", active);
 		print_u64(PRINT_ANY, "weight", "%6llu ", b.weight);
 		print_string(PRINT_ANY, "state", "%-10s ", cli_backend_state(&b));
-		print_string(PRINT_ANY, "health", "%s\n", cli_hc_state(h.state));
+		print_string(PRINT_ANY, "health", "%s\n", hc_state_name(h.state));
 		close_json_object();
 	}
 	close_json_array();

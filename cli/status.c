@@ -27,19 +27,6 @@ static int count_flow(const struct xg_flow_key *k, const struct xg_ct_value *v, 
 	return 0;
 }
 
-static int show_link(const struct lb_link_info *li, void *ctx)
-{
-	(*(unsigned *)ctx)++;
-	open_json_object(NULL);
-	print_string(PRINT_ANY, "name", "  %-16s", li->ifname);
-	print_u64(PRINT_ANY, "ifindex", " ifindex %-4llu", li->ifindex);
-	print_string(PRINT_ANY, "mode", " mode %-8s", li->mode_known ? lb_xdp_mode_name(li->mode)
-								       : "?");
-	print_u64(PRINT_ANY, "prog_id", " prog %llu\n", li->prog_id);
-	close_json_object();
-	return 0;
-}
-
 /* Prints gwd's state; returns whether it answered. */
 static bool show_gwd(void)
 {
@@ -87,7 +74,7 @@ static void show_balancer(struct lbmap *m)
 	print_bool(PRINT_JSON, "loaded", NULL, true);
 	print_text("links\n");
 	open_json_array("links");
-	lb_links_foreach(cli.bpffs, XG_PIN_LINKS_DIR, show_link, &nlinks);
+	lb_links_foreach(cli.bpffs, XG_PIN_LINKS_DIR, cli_show_link, &nlinks);
 	close_json_array();
 	if (!nlinks)
 		print_text("  none: the balancer sees no traffic (gwctl link attach IFNAME)\n");
@@ -131,7 +118,7 @@ static bool show_decap(void)
 	print_text("decap links\n");
 	open_json_array("links");
 	snprintf(dir, sizeof(dir), "%s/%s", XG_PIN_DECAP_DIR, XG_PIN_LINKS_DIR);
-	lb_links_foreach(cli.bpffs, dir, show_link, &nlinks);
+	lb_links_foreach(cli.bpffs, dir, cli_show_link, &nlinks);
 	if (!nlinks)
 		print_text("  none (gwctl decap attach IFNAME)\n");
 	close_json_array();

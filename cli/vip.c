@@ -89,14 +89,7 @@ static int vip_set(int argc, char **argv)
 
 static int vip_del(int argc, char **argv)
 {
-	char path[512];
-
-	if (argc < 1)
-		return cli_error("vip del: missing NAME");
-	if (cli_no_more("vip del", argc - 1, argv + 1))
-		return 1;
-	snprintf(path, sizeof(path), "l4/services/%s", cli_escape(argv[0]));
-	return gwd_call("DELETE", path, NULL, NULL) ?: cli_changed();
+	return cli_delete("vip del", "NAME", "l4/services", argc, argv);
 }
 
 struct vip_show {
