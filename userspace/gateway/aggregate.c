@@ -350,29 +350,6 @@ void gw_agg_free(struct gw_agg_cfg *a)
 	free(a);
 }
 
-static int check_fields(const json_t *o, const char *where, const char *const *known, char *err,
-			size_t errlen)
-{
-	const char *key;
-	json_t *v;
-
-	if (!json_is_object(o)) {
-		snprintf(err, errlen, "%s: must be an object", where);
-		return -EINVAL;
-	}
-	json_object_foreach((json_t *)o, key, v) {
-		const char *const *k = known;
-
-		while (*k && strcmp(*k, key))
-			k++;
-		if (!*k) {
-			snprintf(err, errlen, "%s: unknown field \"%s\"", where, key);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
 static int get_ms(const json_t *o, const char *where, const char *key, uint32_t def, uint32_t *out,
 		  char *err, size_t errlen)
 {
@@ -416,7 +393,7 @@ static int compile_part(const json_t *pj, size_t i, const struct gw_config *cfg,
 		return -EINVAL;
 	}
 	snprintf(where, sizeof(where), ".parts[%s]", name);
-	if ((rc = check_fields(pj, where, fields, err, errlen)))
+	if ((rc = gw_json_check_fields(pj, where, fields, err, errlen)))
 		return rc;
 	for (k = 0; k < i; k++)
 		if (!strcmp(a->parts[k].name, name)) {
@@ -469,7 +446,7 @@ int gw_agg_compile(const json_t *aj, const struct gw_config *cfg, struct gw_agg_
 	*out = NULL;
 	if (!a)
 		return -ENOMEM;
-	if ((rc = check_fields(aj, "", fields, err, errlen)) ||
+	if ((rc = gw_json_check_fields(aj, "", fields, err, errlen)) ||
 	    (rc = get_ms(aj, "", "timeout_ms", 10000, &a->timeout_ms, err, errlen)))
 		goto fail;
 	v = json_object_get(aj, "max_part_bytes");

@@ -198,4 +198,17 @@ int gw_worker_post(struct gw_worker *w, void (*fn)(void *arg), void *arg);
 void *gw_ctx_worker_local(struct gw_ctx *c, const char *name, void *(*create)(void *loop, void *arg),
 			  void (*destroy)(void *obj), void *arg);
 
+/* ---- helpers for the policies' compile() ---- */
+
+/* Whether s is a non-empty HTTP token (RFC 9110 5.6.2), which is what a header name must be. */
+bool gw_http_token_valid(const char *s);
+/* Whether s may be sent as a header field value: no control character but tab. */
+bool gw_http_value_valid(const char *s);
+/*
+ * Checks that obj is a JSON object whose keys all appear in known (NULL-terminated). Returns
+ * 0, or -EINVAL with "WHERE: must be an object" or "WHERE: unknown field \"KEY\"" in err.
+ */
+int gw_json_check_fields(const json_t *obj, const char *where, const char *const *known,
+			 char *err, size_t errlen);
+
 #endif

@@ -273,7 +273,6 @@ static int compile_consumer(const json_t *cj, size_t i, struct gw_consumer *c, c
 	static const char *const fields[] = { "id", "groups", "keys", "basic_auth", NULL };
 	json_t *id = json_object_get(cj, "id"), *groups, *g, *v;
 	char path[200];
-	const char *key;
 	size_t j, k;
 	int ret;
 
@@ -284,16 +283,8 @@ static int compile_consumer(const json_t *cj, size_t i, struct gw_consumer *c, c
 		return fail(err, errlen, path, ".id: must be 1-127 characters of A-Z a-z 0-9 . _ "
 				     "- @ :");
 	snprintf(path, sizeof(path), "gateway.consumers[%s]", json_string_value(id));
-	json_object_foreach((json_t *)cj, key, v) {
-		const char *const *f;
-
-		for (f = fields; *f && strcmp(*f, key); f++)
-			;
-		if (!*f) {
-			snprintf(err, errlen, "%s: unknown field \"%s\"", path, key);
-			return -EINVAL;
-		}
-	}
+	if ((ret = gw_json_check_fields(cj, path, fields, err, errlen)))
+		return ret;
 	c->id = strdup(json_string_value(id));
 	if (!c->id)
 		return -ENOMEM;
@@ -515,16 +506,6 @@ bool gw_auth_in_group(const struct gw_auth_info *a, const char *group)
 
 const char *const auth_common_fields[] = { "consumer_header", "hide_credentials", "realm", NULL };
 
-static bool valid_header_name(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s))
-			return false;
-	return true;
-}
-
 int auth_check_fields(const json_t *conf, const char *const *known, bool common, char *err,
 		      size_t errlen)
 {
@@ -564,7 +545,7 @@ int auth_common_parse(const json_t *conf, struct auth_common *ac, char *err, siz
 
 	memset(ac, 0, sizeof(*ac));
 	if (h && !json_is_false(h) && !json_is_null(h) &&
-	    (!json_is_string(h) || !valid_header_name(json_string_value(h)))) {
+	    (!json_is_string(h) || !gw_http_token_valid(json_string_value(h)))) {
 		snprintf(err, errlen, ".consumer_header: must be a header name, or false");
 		return -EINVAL;
 	}

@@ -26,24 +26,6 @@ struct headers_policy {
 
 static unsigned long long applied_req, applied_resp;
 
-static bool valid_token(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s))
-			return false;
-	return true;
-}
-
-static bool valid_value(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < ' ' && *s != '\t')
-			return false;
-	return true;
-}
-
 static void headers_free(void *p)
 {
 	struct headers_policy *hp = p;
@@ -84,11 +66,11 @@ static int parse_map(const json_t *conf, const char *key, struct hdr **out, size
 	if (!*out)
 		return -1;
 	json_object_foreach(obj, name, v) {
-		if (!valid_token(name)) {
+		if (!gw_http_token_valid(name)) {
 			snprintf(err, errlen, ".%s: \"%s\" is not a valid header name", key, name);
 			return -1;
 		}
-		if (!json_is_string(v) || !valid_value(json_string_value(v))) {
+		if (!json_is_string(v) || !gw_http_value_valid(json_string_value(v))) {
 			snprintf(err, errlen, ".%s.%s: must be a string without control characters",
 				 key, name);
 			return -1;
@@ -126,7 +108,7 @@ static void *headers_compile(const json_t *conf, const struct gw_policy_env *env
 	}
 	hp->remove = calloc(json_array_size(rm) + 1, sizeof(char *));
 	json_array_foreach(rm, i, v) {
-		if (!json_is_string(v) || !valid_token(json_string_value(v))) {
+		if (!json_is_string(v) || !gw_http_token_valid(json_string_value(v))) {
 			snprintf(err, errlen, ".remove[%zu]: must be a header name", i);
 			goto fail;
 		}

@@ -243,47 +243,6 @@ bool tf_is_json_type(const char *v, size_t len)
 
 /* ---- config ---- */
 
-static bool valid_token(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s))
-			return false;
-	return true;
-}
-
-static bool valid_value(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < ' ' && *s != '\t')
-			return false;
-	return true;
-}
-
-static int check_fields(const json_t *obj, const char *where, const char *const *known, char *err,
-			size_t errlen)
-{
-	const char *key;
-	json_t *v;
-
-	if (!json_is_object(obj)) {
-		snprintf(err, errlen, "%s: must be an object", where);
-		return -EINVAL;
-	}
-	json_object_foreach((json_t *)obj, key, v) {
-		const char *const *k;
-
-		for (k = known; *k && strcmp(*k, key); k++)
-			;
-		if (!*k) {
-			snprintf(err, errlen, "%s: unknown field \"%s\"", where, key);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
 /* {NAME: VALUE} into params; headers: names and values checked as header fields. */
 static int parse_params(const json_t *obj, const char *where, bool header, bool value_is_name,
 			struct tf_param **out, size_t *n, char *err, size_t errlen)
@@ -304,12 +263,12 @@ static int parse_params(const json_t *obj, const char *where, bool header, bool 
 	json_object_foreach((json_t *)obj, key, v) {
 		const char *val = json_string_value(v);
 
-		if (header ? !valid_token(key) : !*key) {
+		if (header ? !gw_http_token_valid(key) : !*key) {
 			snprintf(err, errlen, "%s: \"%s\" is not a valid %s name", where, key,
 				 header ? "header" : "parameter");
 			return -EINVAL;
 		}
-		if (!val || (header && (value_is_name ? !valid_token(val) : !valid_value(val)))) {
+		if (!val || (header && (value_is_name ? !gw_http_token_valid(val) : !gw_http_value_valid(val)))) {
 			snprintf(err, errlen, "%s.%s: must be a %s", where, key,
 				 value_is_name ? "header name"
 				 : header      ? "string without control characters"
@@ -343,7 +302,7 @@ static int parse_names(const json_t *arr, const char *where, bool header, char *
 	json_array_foreach(arr, i, v) {
 		const char *s = json_string_value(v);
 
-		if (!s || (header ? !valid_token(s) : !*s)) {
+		if (!s || (header ? !gw_http_token_valid(s) : !*s)) {
 			snprintf(err, errlen, "%s[%zu]: must be a %s name", where, i,
 				 header ? "header" : "parameter");
 			return -EINVAL;
@@ -364,7 +323,7 @@ static int parse_headers(const json_t *hj, const char *where, bool allow_rename,
 
 	if (!hj)
 		return 0;
-	if ((ret = check_fields(hj, where, allow_rename ? req_fields : resp_fields, err, errlen)))
+	if ((ret = gw_json_check_fields(hj, where, allow_rename ? req_fields : resp_fields, err, errlen)))
 		return ret;
 	snprintf(w, sizeof(w), "%s.remove", where);
 	if ((ret = parse_names(json_object_get(hj, "remove"), w, true, &h->remove, &h->nremove, err,
@@ -455,14 +414,14 @@ static int parse_path(struct transform *t, const json_t *pj, char *err, size_t e
 	if (!pj)
 		return 0;
 	if (json_is_string(pj)) {
-		if (json_string_value(pj)[0] != '/' || !valid_value(json_string_value(pj))) {
+		if (json_string_value(pj)[0] != '/' || !gw_http_value_valid(json_string_value(pj))) {
 			snprintf(err, errlen, ".request.path: must start with /");
 			return -EINVAL;
 		}
 		t->path_fixed = strdup(json_string_value(pj));
 		return t->path_fixed ? 0 : -ENOMEM;
 	}
-	if ((rc = check_fields(pj, ".request.path", fields, err, errlen)))
+	if ((rc = gw_json_check_fields(pj, ".request.path", fields, err, errlen)))
 		return rc;
 	re = json_string_value(json_object_get(pj, "regex"));
 	rep = json_string_value(json_object_get(pj, "replace"));
@@ -470,7 +429,7 @@ static int parse_path(struct transform *t, const json_t *pj, char *err, size_t e
 		snprintf(err, errlen, ".request.path: needs \"regex\" and \"replace\" strings");
 		return -EINVAL;
 	}
-	if (!valid_value(rep) || strchr(rep, '?')) {
+	if (!gw_http_value_valid(rep) || strchr(rep, '?')) {
 		snprintf(err, errlen, ".request.path.replace: must be a path without a query");
 		return -EINVAL;
 	}
@@ -500,7 +459,7 @@ static int parse_request(struct transform *t, const json_t *rq, char *err, size_
 
 	if (!rq)
 		return 0;
-	if ((rc = check_fields(rq, ".request", fields, err, errlen)) ||
+	if ((rc = gw_json_check_fields(rq, ".request", fields, err, errlen)) ||
 	    (rc = parse_headers(json_object_get(rq, "headers"), ".request.headers", true,
 				&t->req_headers, err, errlen)) ||
 	    (rc = parse_path(t, json_object_get(rq, "path"), err, errlen)))
@@ -509,7 +468,7 @@ static int parse_request(struct transform *t, const json_t *rq, char *err, size_
 	if (!q)
 		return 0;
 	t->has_query = true;
-	if ((rc = check_fields(q, ".request.query", qfields, err, errlen)) ||
+	if ((rc = gw_json_check_fields(q, ".request.query", qfields, err, errlen)) ||
 	    (rc = parse_names(json_object_get(q, "remove"), ".request.query.remove", false,
 			      &t->query.remove, &t->query.nremove, err, errlen)) ||
 	    (rc = parse_params(json_object_get(q, "set"), ".request.query.set", false, false,
@@ -568,10 +527,10 @@ static void *transform_compile(const json_t *conf, const struct gw_policy_env *e
 		snprintf(err, errlen, ": out of memory");
 		return NULL;
 	}
-	if ((rc = check_fields(conf, "", fields, err, errlen)) ||
+	if ((rc = gw_json_check_fields(conf, "", fields, err, errlen)) ||
 	    (rc = parse_request(t, json_object_get(conf, "request"), err, errlen)))
 		goto fail;
-	if (rs && ((rc = check_fields(rs, ".response", rfields, err, errlen)) ||
+	if (rs && ((rc = gw_json_check_fields(rs, ".response", rfields, err, errlen)) ||
 		   (rc = parse_headers(json_object_get(rs, "headers"), ".response.headers", false,
 				       &t->resp_headers, err, errlen)) ||
 		   (rc = parse_body(t, json_object_get(rs, "body"), err, errlen))))
