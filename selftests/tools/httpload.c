@@ -27,15 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct phr_header {
-	const char *name;
-	size_t name_len;
-	const char *value;
-	size_t value_len;
-};
-int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status,
-		       const char **msg, size_t *msg_len, struct phr_header *headers,
-		       size_t *num_headers, size_t last_len);
+#include "lib/picohttpparser.h"
 
 static struct sockaddr_storage target;
 static socklen_t target_len;
