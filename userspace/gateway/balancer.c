@@ -17,10 +17,10 @@
 #define RR_MAX_LEN 4096
 #define RING_POINTS_PER_100 160
 
-uint64_t gw_hash64(const void *data, size_t len)
+uint64_t gw_hash64_seeded(uint64_t seed, const void *data, size_t len)
 {
 	const unsigned char *p = data;
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
 	size_t i;
 
 	for (i = 0; i < len; i++) {
@@ -34,6 +34,11 @@ uint64_t gw_hash64(const void *data, size_t len)
 	h *= 0x94d049bb133111ebULL;
 	h ^= h >> 31;
 	return h;
+}
+
+uint64_t gw_hash64(const void *data, size_t len)
+{
+	return gw_hash64_seeded(0, data, len);
 }
 
 static uint32_t gcd(uint32_t a, uint32_t b)

@@ -241,7 +241,9 @@ const struct gw_route *gw_router_match(const struct gw_router *r, const struct g
 bool gw_path_prefix_match(const char *prefix, size_t plen, const char *path, size_t len);
 
 /* ---- balancer.c ---- */
+/* FNV-1a with a splitmix64 finaliser; the seeded form keys per-table hashes (seed 0: gw_hash64). */
 uint64_t gw_hash64(const void *data, size_t len);
+uint64_t gw_hash64_seeded(uint64_t seed, const void *data, size_t len);
 int gw_balancer_build(struct gw_upstream *u);
 void gw_balancer_free(struct gw_upstream *u);
 /* Target index for a hash key, skipping targets for which usable(arg, i) is false; -1: none. */

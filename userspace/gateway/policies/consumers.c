@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gateway/gw.h"
 #include "gateway/policies/auth.h"
 #include "lib/log.h"
 
@@ -99,22 +100,6 @@ bool auth_valid_id(const char *s)
 		if (!isalnum((unsigned char)*s) && !strchr("._-@:", *s))
 			return false;
 	return true;
-}
-
-static uint64_t hash_bytes(uint64_t seed, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	return h ^ (h >> 31);
 }
 
 static size_t cap_for(size_t n)
@@ -347,7 +332,7 @@ static int build_indexes(struct gw_consumers *cs, char *err, size_t errlen)
 			snprintf(err, errlen, "gateway.consumers[%s]: duplicate consumer id", c->id);
 			return -EINVAL;
 		}
-		probe(cs->by_id, cs->cap_id, hash_bytes(cs->seed, c->id, strlen(c->id)))->c = c;
+		probe(cs->by_id, cs->cap_id, gw_hash64_seeded(cs->seed, c->id, strlen(c->id)))->c = c;
 		if (c->username) {
 			const struct gw_consumer *o =
 				gw_consumer_by_username(cs, c->username, strlen(c->username));
@@ -359,7 +344,7 @@ static int build_indexes(struct gw_consumers *cs, char *err, size_t errlen)
 				return -EINVAL;
 			}
 			probe(cs->by_user, cs->cap_user,
-			      hash_bytes(cs->seed, c->username, strlen(c->username)))->c = c;
+			      gw_hash64_seeded(cs->seed, c->username, strlen(c->username)))->c = c;
 		}
 		for (j = 0; j < c->nkeys; j++) {
 			const struct gw_consumer *o = gw_consumer_by_key(cs, c->keys[j].sha256);
@@ -435,7 +420,7 @@ const struct gw_consumer *gw_consumer_by_id(const struct gw_consumers *cs, const
 
 	if (!cs || !cs->by_id)
 		return NULL;
-	for (i = hash_bytes(cs->seed, id, len) & (cs->cap_id - 1); cs->by_id[i].c;
+	for (i = gw_hash64_seeded(cs->seed, id, len) & (cs->cap_id - 1); cs->by_id[i].c;
 	     i = (i + 1) & (cs->cap_id - 1)) {
 		const char *cid = cs->by_id[i].c->id;
 
@@ -452,7 +437,7 @@ const struct gw_consumer *gw_consumer_by_username(const struct gw_consumers *cs,
 
 	if (!cs || !cs->by_user)
 		return NULL;
-	for (i = hash_bytes(cs->seed, user, len) & (cs->cap_user - 1); cs->by_user[i].c;
+	for (i = gw_hash64_seeded(cs->seed, user, len) & (cs->cap_user - 1); cs->by_user[i].c;
 	     i = (i + 1) & (cs->cap_user - 1)) {
 		const char *u = cs->by_user[i].c->username;
 
