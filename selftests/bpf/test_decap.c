@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/decap.h"
+#include "lib/lbtest.h"
 #include "lib/pkt.h"
 #include "lib/test.h"
 
@@ -45,15 +46,7 @@ static struct decap_obj *setup(void)
 
 static int run(struct decap_obj *d, const struct pkt *in, struct pkt *out)
 {
-	struct xdp_md ctx = { .data_end = (__u32)in->len, .ingress_ifindex = 1 };
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = (__u32)in->len,
-		    .data_out = out->b, .data_size_out = sizeof(out->b), .ctx_in = &ctx,
-		    .ctx_size_in = sizeof(ctx), .repeat = 1);
-
-	if (bpf_prog_test_run_opts(decap_prog_fd(d), &o))
-		return -errno;
-	out->len = o.data_size_out;
-	return (int)o.retval;
+	return lbt_prog_run(decap_prog_fd(d), 1, in, out);
 }
 
 /* The inner datagram a balancer would have sent: client -> VIP, TCP. */

@@ -7,19 +7,15 @@
  * trusts the backend again, and a restarted gwd keeps a failing backend out.
  */
 #include <errno.h>
-#include <ftw.h>
-#include <linux/magic.h>
-#include <sched.h>
 #include <stdlib.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "gwd/gwd.h"
 #include "gwd/health.h"
 #include "gwd/l4.h"
 #include "lib/lbmap.h"
+#include "lib/lbtest.h"
 #include "lib/log.h"
 #include "lib/test.h"
 
@@ -30,29 +26,9 @@ static const char *const be_addr[] = { "198.18.0.30", "198.18.0.31", "198.18.0.3
 static char dir[128];
 static struct gwd gwd;
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static bool sandbox(void)
 {
-	struct statfs fs;
-
-	if (geteuid() != 0) {
-		test_skip("needs root");
-		return false;
-	}
-	if (!ASSERT_OK(unshare(CLONE_NEWNET) ? -errno : 0))
-		return false;
-	if (statfs("/sys/fs/bpf", &fs) || fs.f_type != BPF_FS_MAGIC)
-		if (!ASSERT_OK(mount("bpf", "/sys/fs/bpf", "bpf", 0, NULL) ? -errno : 0))
-			return false;
-	snprintf(dir, sizeof(dir), "/sys/fs/bpf/xg-%d-test-health", getpid());
-	return true;
+	return lbt_sandbox("test-health", dir, sizeof(dir));
 }
 
 /* The document: service web with three backends; check and per-backend fields as given. */
@@ -228,6 +204,5 @@ TEST(checks_and_operator_overrides)
 out:
 	if (gwd.n_mods)
 		gwd_core_fini(&gwd);
-	if (dir[0])
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	lbt_rmtree(dir);
 }

@@ -9,16 +9,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <ftw.h>
 #include <linux/if_link.h>
-#include <linux/magic.h>
 #include <net/if.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "lib/decap.h"
@@ -27,39 +22,21 @@
 
 static char dir[128];
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void cleanup_dir(void)
 {
-	if (dir[0])
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	lbt_rmtree(dir);
 }
 
 /* A fresh network namespace with veth xgp0 <-> xgp1, and a private bpffs directory. */
 static bool sandbox(void)
 {
-	struct statfs fs;
-
-	if (geteuid() != 0) {
-		test_skip("needs root");
+	if (!lbt_sandbox("test-pin", dir, sizeof(dir)))
 		return false;
-	}
-	if (!ASSERT_OK(unshare(CLONE_NEWNET) ? -errno : 0))
-		return false;
-	if (!ASSERT_EQ(system("ip link add xgp0 type veth peer name xgp1 && ip link set xgp0 up && "
-			      "ip link set xgp1 up && ip addr add 198.18.0.2/24 dev xgp1"), 0))
-		return false;
-	if (statfs("/sys/fs/bpf", &fs) || fs.f_type != BPF_FS_MAGIC)
-		if (!ASSERT_OK(mount("bpf", "/sys/fs/bpf", "bpf", 0, NULL) ? -errno : 0))
-			return false;
-	snprintf(dir, sizeof(dir), "/sys/fs/bpf/xg-%d-test-pin", getpid());
-	return true;
+	if (ASSERT_EQ(system("ip link add xgp0 type veth peer name xgp1 && ip link set xgp0 up && "
+			     "ip link set xgp1 up && ip addr add 198.18.0.2/24 dev xgp1"), 0))
+		return true;
+	dir[0] = '\0';	/* not set up: a later test tries again */
+	return false;
 }
 
 /* The program id attached to ifname in generic or native mode, 0 if none. */

@@ -5,9 +5,15 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <ftw.h>
 #include <linux/bpf.h>
+#include <linux/magic.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "lib/addr.h"
@@ -97,17 +103,53 @@ int lbt_backend_state(struct lbt *t, uint32_t id, uint8_t flags, uint16_t weight
 	return lbmap_backend_set(t->m, id, &be);
 }
 
-int lbt_run(struct lbt *t, const struct pkt *in, struct pkt *out)
+int lbt_prog_run(int prog_fd, uint32_t ifindex, const struct pkt *in, struct pkt *out)
 {
-	struct xdp_md ctx = { .data_end = (__u32)in->len, .ingress_ifindex = LBT_IFINDEX };
+	struct xdp_md ctx = { .data_end = (__u32)in->len, .ingress_ifindex = ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->b, .data_size_in = (__u32)in->len,
 		    .data_out = out->b, .data_size_out = sizeof(out->b), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = 1);
 
-	if (bpf_prog_test_run_opts(lb_prog_fd(t->lb), &o))
+	if (bpf_prog_test_run_opts(prog_fd, &o))
 		return -errno;
 	out->len = o.data_size_out;
 	return (int)o.retval;
+}
+
+int lbt_run(struct lbt *t, const struct pkt *in, struct pkt *out)
+{
+	return lbt_prog_run(lb_prog_fd(t->lb), LBT_IFINDEX, in, out);
+}
+
+bool lbt_sandbox(const char *name, char *dir, size_t len)
+{
+	struct statfs fs;
+
+	if (geteuid() != 0) {
+		test_skip("needs root");
+		return false;
+	}
+	if (!ASSERT_OK(unshare(CLONE_NEWNET) ? -errno : 0))
+		return false;
+	if (statfs("/sys/fs/bpf", &fs) || fs.f_type != BPF_FS_MAGIC)
+		if (!ASSERT_OK(mount("bpf", "/sys/fs/bpf", "bpf", 0, NULL) ? -errno : 0))
+			return false;
+	snprintf(dir, len, "/sys/fs/bpf/xg-%d-%s", getpid(), name);
+	return true;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void lbt_rmtree(const char *dir)
+{
+	if (dir[0])
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 void lbt_mark(struct lbt *t)

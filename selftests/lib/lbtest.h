@@ -44,6 +44,17 @@ int lbt_backend_state(struct lbt *t, uint32_t id, uint8_t flags, uint16_t weight
 
 /* Runs one frame; returns the XDP action or a negative errno; out gets the frame after. */
 int lbt_run(struct lbt *t, const struct pkt *in, struct pkt *out);
+/* The same for any XDP program (the decap one), the frame arriving on ifindex. */
+int lbt_prog_run(int prog_fd, uint32_t ifindex, const struct pkt *in, struct pkt *out);
+
+/*
+ * For tests that pin or attach: moves the process into a network namespace of its own, mounts
+ * bpffs there if needed and names a private directory /sys/fs/bpf/xg-PID-NAME in dir (len
+ * bytes). Skips without root. Returns false after a skip or a failure.
+ */
+bool lbt_sandbox(const char *name, char *dir, size_t len);
+/* Removes dir and everything below it (a pinned tree); nothing when dir is empty. */
+void lbt_rmtree(const char *dir);
 
 /* Reason counters: lbt_mark() remembers them, lbt_delta() tells packets counted since. */
 void lbt_mark(struct lbt *t);
