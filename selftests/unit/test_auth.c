@@ -12,6 +12,7 @@
 #include "gateway/gw.h"
 #include "gateway/policies/auth.h"
 #include "gateway/policies/ratelimit.h"
+#include "lib/gwtest.h"
 #include "lib/test.h"
 
 /* SHA-256("secret-key-1") */
@@ -80,23 +81,6 @@ TEST(password_hash_verifies)
 	ASSERT_TRUE(strcmp(crypt_r("Password", h, &cd), h) != 0);
 }
 
-static void expect_error(const char *json, const char *want)
-{
-	char err[512] = "";
-	json_t *j = json_loads(json, 0, NULL);
-	struct gw_config *cfg;
-
-	if (!ASSERT_NOT_NULL(j))
-		return;
-	cfg = gw_config_compile(j, err, sizeof(err));
-	json_decref(j);
-	if (!ASSERT_TRUE(cfg == NULL, "compiled, want error: %s", want)) {
-		gw_config_put(cfg);
-		return;
-	}
-	ASSERT_STREQ(err, want);
-}
-
 #define UP "\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]"
 #define ROUTE(pol) "{" UP ",\"routes\":[{\"name\":\"r\",\"upstream\":\"u\",\"policies\":[" pol "]}]}"
 #define P "gateway.routes[r].policies[0]"
@@ -104,87 +88,87 @@ static void expect_error(const char *json, const char *want)
 TEST(config_errors)
 {
 	/* consumers: secrets are only accepted hashed */
-	expect_error("{\"consumers\":[{\"id\":\"alice\",\"keys\":[{\"key\":\"abc\"}]}]}",
+	gwt_expect_error("{\"consumers\":[{\"id\":\"alice\",\"keys\":[{\"key\":\"abc\"}]}]}",
 		     "gateway.consumers[alice].keys[0]: unknown field \"key\" (API keys are stored "
 		     "as their SHA-256 only: give sha256, or use gwctl consumer key add)");
-	expect_error("{\"consumers\":[{\"id\":\"alice\",\"basic_auth\":{\"password\":\"x\"}}]}",
+	gwt_expect_error("{\"consumers\":[{\"id\":\"alice\",\"basic_auth\":{\"password\":\"x\"}}]}",
 		     "gateway.consumers[alice].basic_auth: unknown field \"password\" (passwords are "
 		     "stored hashed only: give password_hash, or use gwctl consumer password set)");
-	expect_error("{\"consumers\":[{\"id\":\"alice\",\"keys\":[{\"sha256\":\"abc\"}]}]}",
+	gwt_expect_error("{\"consumers\":[{\"id\":\"alice\",\"keys\":[{\"sha256\":\"abc\"}]}]}",
 		     "gateway.consumers[alice].keys[0].sha256: must be 64 hex digits (the SHA-256 "
 		     "of the key)");
-	expect_error("{\"consumers\":[{\"id\":\"a\",\"basic_auth\":{\"password_hash\":\"$1$x$y\"}}]}",
+	gwt_expect_error("{\"consumers\":[{\"id\":\"a\",\"basic_auth\":{\"password_hash\":\"$1$x$y\"}}]}",
 		     "gateway.consumers[a].basic_auth.password_hash: must be a crypt(3) hash: $y$ "
 		     "(yescrypt), $2b$ (bcrypt), $6$ or $5$ (SHA-crypt)");
-	expect_error("{\"consumers\":[{\"id\":\"a\"},{\"id\":\"a\"}]}",
+	gwt_expect_error("{\"consumers\":[{\"id\":\"a\"},{\"id\":\"a\"}]}",
 		     "gateway.consumers[a]: duplicate consumer id");
-	expect_error("{\"consumers\":[{\"id\":\"a\",\"keys\":[{\"sha256\":\"" KEY1_SHA "\"}]},"
+	gwt_expect_error("{\"consumers\":[{\"id\":\"a\",\"keys\":[{\"sha256\":\"" KEY1_SHA "\"}]},"
 		     "{\"id\":\"b\",\"keys\":[{\"name\":\"x\",\"sha256\":\"" KEY1_SHA "\"}]}]}",
 		     "gateway.consumers[b].keys[x]: the same key belongs to consumer a");
-	expect_error("{\"consumers\":[{\"id\":\"bad id\"}]}",
+	gwt_expect_error("{\"consumers\":[{\"id\":\"bad id\"}]}",
 		     "gateway.consumers[0].id: must be 1-127 characters of A-Z a-z 0-9 . _ - @ :");
 	/* key-auth, basic-auth */
-	expect_error(ROUTE("{\"name\":\"key-auth\",\"headr\":\"x\"}"),
+	gwt_expect_error(ROUTE("{\"name\":\"key-auth\",\"headr\":\"x\"}"),
 		     P ": unknown field \"headr\" (header, query, consumer_header, "
 		     "hide_credentials, realm)");
-	expect_error(ROUTE("{\"name\":\"key-auth\",\"header\":false}"),
+	gwt_expect_error(ROUTE("{\"name\":\"key-auth\",\"header\":false}"),
 		     P ": needs a header or a query parameter to read the key from");
-	expect_error(ROUTE("{\"name\":\"basic-auth\",\"cache_ttl_s\":-1}"),
+	gwt_expect_error(ROUTE("{\"name\":\"basic-auth\",\"cache_ttl_s\":-1}"),
 		     P ".cache_ttl_s: must be an integer 0-86400");
-	expect_error(ROUTE("{\"name\":\"basic-auth\",\"realm\":\"a\\\"b\"}"),
+	gwt_expect_error(ROUTE("{\"name\":\"basic-auth\",\"realm\":\"a\\\"b\"}"),
 		     P ".realm: must be 1-64 characters without quotes");
 	/* jwt: unknown algorithm, missing key, bad key */
-	expect_error(ROUTE("{\"name\":\"jwt\"}"), P ": needs keys, jwks_file or jwks_url");
-	expect_error(ROUTE("{\"name\":\"jwt\",\"algorithms\":[\"RS256\",\"none\"],\"keys\":[{\"secret\":"
+	gwt_expect_error(ROUTE("{\"name\":\"jwt\"}"), P ": needs keys, jwks_file or jwks_url");
+	gwt_expect_error(ROUTE("{\"name\":\"jwt\",\"algorithms\":[\"RS256\",\"none\"],\"keys\":[{\"secret\":"
 			   "\"0123456789abcdef0123456789abcdef\"}]}"),
 		     P ".algorithms: unknown algorithm \"none\" (HS256, HS384, HS512, RS256, RS384, "
 		     "RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)");
-	expect_error(ROUTE("{\"name\":\"jwt\",\"keys\":[{\"secret\":\"0123456789abcdef0123456789abcdef\","
+	gwt_expect_error(ROUTE("{\"name\":\"jwt\",\"keys\":[{\"secret\":\"0123456789abcdef0123456789abcdef\","
 			   "\"alg\":\"HS257\"}]}"),
 		     P ".keys[0].alg: unknown algorithm \"HS257\" (HS256, HS384, HS512, RS256, RS384, "
 		     "RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)");
-	expect_error(ROUTE("{\"name\":\"jwt\",\"keys\":[{\"secret\":\"short\"}]}"),
+	gwt_expect_error(ROUTE("{\"name\":\"jwt\",\"keys\":[{\"secret\":\"short\"}]}"),
 		     P ".keys[0]: HMAC secret is too short (5 bytes; HS256 needs 32, HS384 48, HS512 "
 		     "64)");
-	expect_error(ROUTE("{\"name\":\"jwt\",\"keys\":[{\"kid\":\"k\"}]}"),
+	gwt_expect_error(ROUTE("{\"name\":\"jwt\",\"keys\":[{\"kid\":\"k\"}]}"),
 		     P ".keys[0]: needs exactly one of jwk, pem, pem_file, secret, secret_base64");
-	expect_error(ROUTE("{\"name\":\"jwt\",\"keys\":[{\"pem_file\":\"/nonexistent.pem\"}]}"),
+	gwt_expect_error(ROUTE("{\"name\":\"jwt\",\"keys\":[{\"pem_file\":\"/nonexistent.pem\"}]}"),
 		     P ".keys[0].pem_file: cannot open \"/nonexistent.pem\": No such file or "
 		     "directory");
-	expect_error(ROUTE("{\"name\":\"jwt\",\"keys\":[{\"pem\":\"-----BEGIN PUBLIC KEY-----\"}]}"),
+	gwt_expect_error(ROUTE("{\"name\":\"jwt\",\"keys\":[{\"pem\":\"-----BEGIN PUBLIC KEY-----\"}]}"),
 		     P ".keys[0]: not a PEM public key or certificate");
-	expect_error(ROUTE("{\"name\":\"jwt\",\"jwks_url\":\"ftp://x\"}"),
+	gwt_expect_error(ROUTE("{\"name\":\"jwt\",\"jwks_url\":\"ftp://x\"}"),
 		     P ".jwks_url: must be an http:// or https:// URL");
 	/* acl: bad CIDR */
-	expect_error(ROUTE("{\"name\":\"acl\",\"allow_ips\":[\"198.18.0.0/15\",\"10.0.0.0/33\"]}"),
+	gwt_expect_error(ROUTE("{\"name\":\"acl\",\"allow_ips\":[\"198.18.0.0/15\",\"10.0.0.0/33\"]}"),
 		     P ".allow_ips[1]: \"10.0.0.0/33\" is not an IPv4 or IPv6 address or CIDR prefix "
 		     "(ADDR/LEN)");
-	expect_error(ROUTE("{\"name\":\"acl\",\"deny_ips\":[\"2001:2::/129\"]}"),
+	gwt_expect_error(ROUTE("{\"name\":\"acl\",\"deny_ips\":[\"2001:2::/129\"]}"),
 		     P ".deny_ips[0]: \"2001:2::/129\" is not an IPv4 or IPv6 address or CIDR prefix "
 		     "(ADDR/LEN)");
-	expect_error(ROUTE("{\"name\":\"acl\"}"),
+	gwt_expect_error(ROUTE("{\"name\":\"acl\"}"),
 		     P ": needs at least one of allow_ips, deny_ips, allow_consumers, allow_groups, "
 		     "deny_consumers, deny_groups");
 	/* rate-limit */
-	expect_error(ROUTE("{\"name\":\"rate-limit\"}"), P ": missing field \"limit\"");
-	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"window\":\"week\"}"),
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\"}"), P ": missing field \"limit\"");
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"window\":\"week\"}"),
 		     P ".window: must be second, minute, hour, day or 1-86400 seconds");
-	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"key\":\"cookie\"}"),
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"key\":\"cookie\"}"),
 		     P ".key: unknown key \"cookie\" (consumer, ip, header, global)");
-	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"key\":\"header\"}"),
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"key\":\"header\"}"),
 		     P ".header: needed with key: header (a header name)");
-	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"scope\":\"s\",\"id\":\"a b\"}"),
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"scope\":\"s\",\"id\":\"a b\"}"),
 		     P ".id: must be 1-127 characters of A-Z a-z 0-9 . _ - @ :");
-	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\"}"),
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\"}"),
 		     P ".redis: needed with policy: redis ({addr: HOST:PORT})");
-	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\","
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\","
 			   "\"redis\":{\"addr\":\"redis.local:6379\"}}"),
 		     P ".redis.addr: \"redis.local:6379\": not a numeric address (names are not "
 		     "resolved)");
-	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\","
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\","
 			   "\"redis\":{\"addr\":\"127.0.0.1:6379\",\"fail\":\"maybe\"}}"),
 		     P ".redis.fail: must be open or closed");
-	expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\","
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\","
 			   "\"redis\":{\"addr\":\"127.0.0.1:6379\",\"batch\":5}}"),
 		     P ".redis: batch and sync_ms are only used with mode: batched");
 }

@@ -5,23 +5,12 @@
 #include <string.h>
 
 #include "gateway/gw.h"
+#include "lib/gwtest.h"
 #include "lib/test.h"
-
-static struct gw_config *compile(const char *json)
-{
-	char err[512];
-	json_t *j = json_loads(json, 0, NULL);
-	struct gw_config *cfg = j ? gw_config_compile(j, err, sizeof(err)) : NULL;
-
-	json_decref(j);
-	if (!cfg)
-		test_fail_at(__FILE__, __LINE__, "compile: %s", err);
-	return cfg;
-}
 
 TEST(rr_weights_interleave)
 {
-	struct gw_config *cfg = compile("{\"upstreams\":[{\"name\":\"u\",\"targets\":["
+	struct gw_config *cfg = gwt_compile("{\"upstreams\":[{\"name\":\"u\",\"targets\":["
 		"{\"addr\":\"198.18.1.1:80\",\"weight\":300},{\"addr\":\"198.18.1.2:80\",\"weight\":100}]}]}");
 	struct gw_upstream *u;
 	unsigned n[2] = { 0 }, run = 0, maxrun = 0;
@@ -52,7 +41,7 @@ static bool usable(void *arg, uint32_t i)
 
 TEST(hash_spread_and_stability)
 {
-	struct gw_config *cfg = compile("{\"upstreams\":[{\"name\":\"u\",\"algorithm\":\"hash\",\"targets\":["
+	struct gw_config *cfg = gwt_compile("{\"upstreams\":[{\"name\":\"u\",\"algorithm\":\"hash\",\"targets\":["
 		"{\"addr\":\"198.18.1.1:80\"},{\"addr\":\"198.18.1.2:80\"},{\"addr\":\"198.18.1.3:80\"},{\"addr\":\"198.18.1.4:80\"}]}]}");
 	enum { KEYS = 20000 };
 	static int before[KEYS];
@@ -95,7 +84,7 @@ TEST(hash_spread_and_stability)
 
 TEST(panic_threshold)
 {
-	struct gw_config *cfg = compile("{\"upstreams\":[{\"name\":\"u\",\"targets\":["
+	struct gw_config *cfg = gwt_compile("{\"upstreams\":[{\"name\":\"u\",\"targets\":["
 		"{\"addr\":\"198.18.1.1:80\"},{\"addr\":\"198.18.1.2:80\"},{\"addr\":\"198.18.1.3:80\"},"
 		"{\"addr\":\"198.18.1.4:80\"},{\"addr\":\"198.18.1.5:80\",\"weight\":0}]},"
 		"{\"name\":\"off\",\"panic_threshold\":0,\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]}");
@@ -178,7 +167,7 @@ static void *conn_race_main(void *arg)
 
 TEST(max_conns_cap)
 {
-	struct gw_config *cfg = compile("{\"upstreams\":[{\"name\":\"u\",\"max_conns\":3,"
+	struct gw_config *cfg = gwt_compile("{\"upstreams\":[{\"name\":\"u\",\"max_conns\":3,"
 		"\"targets\":[{\"addr\":\"198.18.1.1:80\"}]},{\"name\":\"free\",\"max_conns\":0,"
 		"\"targets\":[{\"addr\":\"198.18.1.2:80\"}]}]}");
 	struct conn_race race[4];

@@ -3,58 +3,41 @@
 #include <string.h>
 
 #include "gateway/gw.h"
+#include "lib/gwtest.h"
 #include "lib/test.h"
-
-static void expect_error(const char *json, const char *want)
-{
-	char err[512] = "";
-	json_error_t jerr;
-	json_t *j = json_loads(json, 0, &jerr);
-	struct gw_config *cfg;
-
-	if (!ASSERT_NOT_NULL(j))
-		return;
-	cfg = gw_config_compile(j, err, sizeof(err));
-	json_decref(j);
-	if (!ASSERT_TRUE(cfg == NULL, "compiled, want error: %s", want)) {
-		gw_config_put(cfg);
-		return;
-	}
-	ASSERT_STREQ(err, want);
-}
 
 #define UP "\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]"
 
 TEST(errors)
 {
-	expect_error("{\"routs\":[]}", "gateway: unknown field \"routs\"");
-	expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"upstream\":\"nope\"}]}",
+	gwt_expect_error("{\"routs\":[]}", "gateway: unknown field \"routs\"");
+	gwt_expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"upstream\":\"nope\"}]}",
 		     "gateway.routes[r].upstream: unknown upstream \"nope\"");
-	expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.3:80\",\"weight\":70000}]}]}",
+	gwt_expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.3:80\",\"weight\":70000}]}]}",
 		     "gateway.upstreams[u].targets[198.18.1.3:80].weight: 70000 is out of range 0-65535");
-	expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"backend.local:80\"}]}]}",
+	gwt_expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"backend.local:80\"}]}]}",
 		     "gateway.upstreams[u].targets[backend.local:80].addr: \"backend.local:80\": not a numeric IPv4 or [IPv6] address (names are not resolved)");
-	expect_error("{\"upstreams\":[{\"name\":\"u\",\"algorithm\":\"random\"}]}",
+	gwt_expect_error("{\"upstreams\":[{\"name\":\"u\",\"algorithm\":\"random\"}]}",
 		     "gateway.upstreams[u].algorithm: unknown algorithm \"random\" (rr, lc, hash, p2c)");
-	expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.1:80\"},{\"addr\":\"198.18.1.1:80\"}]}]}",
+	gwt_expect_error("{\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.1:80\"},{\"addr\":\"198.18.1.1:80\"}]}]}",
 		     "gateway.upstreams[u].targets[198.18.1.1:80]: duplicate target");
-	expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"path\":\"(\",\"path_match\":\"regex\",\"upstream\":\"u\"}]}",
+	gwt_expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"path\":\"(\",\"path_match\":\"regex\",\"upstream\":\"u\"}]}",
 		     "gateway.routes[r].path: invalid regular expression: Unmatched ( or \\(");
-	expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"upstream\":\"u\",\"policies\":[{\"name\":\"nope\"}]}]}",
+	gwt_expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"upstream\":\"u\",\"policies\":[{\"name\":\"nope\"}]}]}",
 		     "gateway.routes[r].policies[0].name: unknown policy \"nope\"");
-	expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"upstream\":\"u\",\"policies\":[{\"name\":\"request-headers\",\"set\":{\"Bad Name\":\"x\"}}]}]}",
+	gwt_expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"upstream\":\"u\",\"policies\":[{\"name\":\"request-headers\",\"set\":{\"Bad Name\":\"x\"}}]}]}",
 		     "gateway.routes[r].policies[0].set: \"Bad Name\" is not a valid header name");
-	expect_error("{\"upstreams\":[{\"name\":\"u\",\"max_conns\":2000000,\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]}",
+	gwt_expect_error("{\"upstreams\":[{\"name\":\"u\",\"max_conns\":2000000,\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]}",
 		     "gateway.upstreams[u].max_conns: 2000000 is out of range 0-1000000");
-	expect_error("{\"upstreams\":[{\"name\":\"u\",\"max_conns\":\"10\",\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]}",
+	gwt_expect_error("{\"upstreams\":[{\"name\":\"u\",\"max_conns\":\"10\",\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}]}",
 		     "gateway.upstreams[u].max_conns: must be an integer");
-	expect_error("{\"limits\":{\"max_headers\":500}}",
+	gwt_expect_error("{\"limits\":{\"max_headers\":500}}",
 		     "gateway.limits.max_headers: 500 is out of range 1-99");
-	expect_error("{\"listeners\":[{\"addr\":\"198.18.0.1:80\",\"http2\":true}]}",
+	gwt_expect_error("{\"listeners\":[{\"addr\":\"198.18.0.1:80\",\"http2\":true}]}",
 		     "gateway.listeners[198.18.0.1:80].http2: needs tls (HTTP/2 is offered through ALPN only)");
-	expect_error("{\"listeners\":[{\"addr\":\"198.18.0.1:80\",\"tls\":{\"certificates\":[{\"cert\":\"/nonexistent.pem\",\"key\":\"/nonexistent.key\"}]}}]}",
+	gwt_expect_error("{\"listeners\":[{\"addr\":\"198.18.0.1:80\",\"tls\":{\"certificates\":[{\"cert\":\"/nonexistent.pem\",\"key\":\"/nonexistent.key\"}]}}]}",
 		     "gateway.listeners[198.18.0.1:80].tls.certificates[0].cert: cannot load certificate \"/nonexistent.pem\": system lib");
-	expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"upstream\":\"u\"},{\"name\":\"r\",\"upstream\":\"u\"}]}",
+	gwt_expect_error("{" UP ",\"routes\":[{\"name\":\"r\",\"upstream\":\"u\"},{\"name\":\"r\",\"upstream\":\"u\"}]}",
 		     "gateway.routes[r]: duplicate route name");
 }
 

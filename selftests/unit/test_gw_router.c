@@ -3,23 +3,8 @@
 #include <string.h>
 
 #include "gateway/gw.h"
+#include "lib/gwtest.h"
 #include "lib/test.h"
-
-static struct gw_config *compile(const char *json)
-{
-	char err[512];
-	json_error_t jerr;
-	json_t *j = json_loads(json, 0, &jerr);
-	struct gw_config *cfg;
-
-	if (!ASSERT_NOT_NULL(j))
-		return NULL;
-	cfg = gw_config_compile(j, err, sizeof(err));
-	json_decref(j);
-	if (!cfg)
-		test_fail_at(__FILE__, __LINE__, "compile: %s", err);
-	return cfg;
-}
 
 struct hdr {
 	const char *name, *value;
@@ -50,7 +35,7 @@ static const char *match(struct gw_config *cfg, const char *host, const char *me
 
 TEST(precedence)
 {
-	struct gw_config *cfg = compile("{" UP ",\"routes\":["
+	struct gw_config *cfg = gwt_compile("{" UP ",\"routes\":["
 		"{\"name\":\"catchall\",\"path\":\"/\",\"upstream\":\"u\"},"
 		"{\"name\":\"api\",\"path\":\"/api\",\"upstream\":\"u\"},"
 		"{\"name\":\"api_users\",\"path\":\"/api/users\",\"upstream\":\"u\"},"
@@ -87,7 +72,7 @@ TEST(precedence)
 
 TEST(no_match)
 {
-	struct gw_config *cfg = compile("{" UP ",\"routes\":["
+	struct gw_config *cfg = gwt_compile("{" UP ",\"routes\":["
 		"{\"name\":\"a\",\"hosts\":[\"a.test\"],\"path\":\"/a\",\"upstream\":\"u\"}]}");
 
 	if (!cfg)
