@@ -13,6 +13,8 @@ need_root demo
 P=$XG_NS_PREFIX
 out=$(DEMO_PREFIX=$P DEMO_KEEP=1 timeout 240 "$T_ROOT/selftests/demo.sh" 2>&1)
 rc=$?
+# The demo's whole output in the log when anything in it went wrong.
+[ "$rc" = 0 ] && ! grep -q '✗' <<<"$out" || printf '%s\n' "$out" >&2
 if [ "$rc" = 0 ]; then t_ok exits_0; else
 	t_fail exits_0 "status $rc: $(printf '%s\n' "$out" | grep -e '✗' -e 'demo failed' | head -3)"; fi
 missing=""
