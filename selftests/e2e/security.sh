@@ -3,7 +3,8 @@
 # gwd's security properties (docs/security.md): the admin socket is 0600 root and refuses
 # other users; no TCP admin listener unless configured, then loopback only unless allowed, and
 # every request needs the token (401 otherwise, logged without the token); start refusals for
-# unsafe token files and addresses; capabilities reduced to the documented set in every thread,
+# unsafe token files and addresses; each admin listener's connection bound (its own budget,
+# counted and logged, served again once one closes); capabilities reduced to the documented set in every thread,
 # no_new_privs, and run-time changes (new selection tables, attach) still work with them.
 . "$(dirname "$0")/../lib/test.sh"
 . "$(dirname "$0")/../lib/netns.sh"
@@ -102,6 +103,61 @@ check refusal_logged grep -q "refused a request without the right token from tcp
 check token_not_logged sh -c "! grep -qF '$TOKEN' '$GW_TMP/gwd.log'"
 check_eq unix_socket_needs_no_token "$(acurl -o /dev/null -w '%{http_code}' --unix-socket "$GW_TMP/gwd.sock" http://x/v1/status)" "200"
 bg_stop "$GWD_PID"
+
+# ---- admin connections: each listener its own bound (admin_max_connections) ----
+{ cat "$GW_TMP/gwd.yaml"; echo "gwd: {admin_max_connections: 3}"; } >"$GW_TMP/gwd-limit.yaml"
+# hold TCP_N UNIX_N STOPFILE: opens idle connections and keeps them until STOPFILE exists (20 s
+# at most); prints "held" once they are all connected.
+hold() {
+	rm -f "$3"
+	bg_start g "$GW_TMP/hold-${3##*/}.log" python3 -c '
+import os, socket, sys, time
+held = []
+for i in range(int(sys.argv[1])):
+	held.append(socket.create_connection(("127.0.0.1", 9180)))
+for i in range(int(sys.argv[2])):
+	s = socket.socket(socket.AF_UNIX)
+	s.connect(sys.argv[3])
+	held.append(s)
+print("held", flush=True)
+end = time.time() + 20
+while not os.path.exists(sys.argv[4]) and time.time() < end:
+	time.sleep(0.02)
+' "$1" "$2" "$GW_TMP/gwd.sock" "$3"
+	HOLD_PID=$BG_PID
+	wait_until 5 grep -q held "$GW_TMP/hold-${3##*/}.log"
+}
+umetric() { acurl --unix-socket "$GW_TMP/gwd.sock" http://x/metrics | grep "^xdpgw_admin_$1"; }
+tmetric() { acurl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9180/metrics | grep "^xdpgw_admin_$1"; }
+run_gwd --config "$GW_TMP/gwd-limit.yaml" --admin-listen 9180 --admin-token-file "$GW_TMP/token"
+wait_listen g 9180 15 || { t_fail admin_bound "not listening"; tail "$GW_TMP/gwd.log"; }
+check admin_bound_logged grep -q "admin API listening on .* (at most 3 connections)" "$GW_TMP/gwd.log"
+# four idle TCP peers (no token needed to connect): three are taken, the fourth waits, counted
+hold 4 0 "$GW_TMP/stop-tcp" || t_fail admin_bound "tcp peers not connected"
+check tcp_bound_counted wait_until 5 sh -c "ip netns exec $(ns g) curl -s --unix-socket '$GW_TMP/gwd.sock' http://x/metrics | grep -qx 'xdpgw_admin_connection_limit_total{listener=\"tcp\"} 1'"
+check_eq tcp_bound_open "$(umetric 'connections{listener="tcp"}')" 'xdpgw_admin_connections{listener="tcp"} 3'
+check tcp_bound_logged grep -q "admin API: the tcp listener has 3 connections open, its limit (admin_max_connections)" "$GW_TMP/gwd.log"
+check_eq unix_serves_while_tcp_full "$(acurl -o /dev/null -w '%{http_code}' --unix-socket "$GW_TMP/gwd.sock" http://x/v1/status)" "200"
+bg_start g "$GW_TMP/tcp-waiting" curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9180/v1/status
+WAIT_PID=$BG_PID
+touch "$GW_TMP/stop-tcp"
+wait "$WAIT_PID"
+check_eq tcp_waiting_served_after_close "$(cat "$GW_TMP/tcp-waiting")" "200"
+wait "$HOLD_PID"
+# three idle unix peers: a gwctl-like request waits; the TCP listener still serves
+hold 0 3 "$GW_TMP/stop-unix" || t_fail admin_bound "unix peers not connected"
+bg_start g "$GW_TMP/unix-waiting" curl -s --max-time 10 -o /dev/null -w '%{http_code}' --unix-socket "$GW_TMP/gwd.sock" http://x/v1/status
+WAIT_PID=$BG_PID
+check unix_bound_logged wait_until 5 grep -q "admin API: the unix listener has 3 connections open" "$GW_TMP/gwd.log"
+check_eq unix_bound_counted "$(tmetric 'connection_limit_total{listener="unix"}')" 'xdpgw_admin_connection_limit_total{listener="unix"} 1'
+touch "$GW_TMP/stop-unix"
+wait "$WAIT_PID"
+check_eq unix_waiting_served_after_close "$(cat "$GW_TMP/unix-waiting")" "200"
+wait "$HOLD_PID"
+bg_stop "$GWD_PID"
+check admin_bound_no_sanitizer_report sh -c "! grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error' '$GW_TMP/gwd.log'"
+{ cat "$GW_TMP/gwd.yaml"; echo "gwd: {admin_max_connections: 0}"; } >"$GW_TMP/gwd-bad.yaml"
+refuses admin_bound_zero "gwd.admin_max_connections: 0 is out of range 1-65536" --config "$GW_TMP/gwd-bad.yaml"
 
 # ---- refusals at start ----
 refuses no_token_file "needs admin_token_file" --admin-listen 9180

@@ -27,14 +27,31 @@
 #define ADMIN_TOKEN_MIN 16
 #define ADMIN_TOKEN_MAX 4096
 
+/*
+ * One listening socket and its own connection budget: an unauthenticated TCP peer can fill the
+ * TCP listener's, never the unix socket's (the operator's way in).
+ */
+struct admin_listener {
+	struct admin_server *srv;
+	const char *name;	/* "unix" or "tcp": the metrics label */
+	h2o_socket_t *sock;	/* NULL when off */
+	unsigned conns, max;
+	bool paused;		/* at max: not reading the listener (peers wait in the backlog) */
+	uint64_t limited;	/* times it reached max */
+	time_t limit_logged;	/* logged at most once a second */
+	unsigned limit_quiet;
+};
+
 struct admin_server {
 	struct gwd *gwd;
 	h2o_globalconf_t conf;
 	h2o_context_t ctx;
 	h2o_accept_ctx_t accept_ctx;
+	struct admin_listener unix_l, tcp_l;
 	h2o_socket_t *listener;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	h2o_socket_t *tcp;	/* the TCP listener, NULL when off */
+	bool stopped;
 	char *token;		/* required on TCP: "Authorization: Bearer TOKEN" */
 	size_t token_len;
 	time_t refused_logged;	/* refusals are logged at most once a second */
@@ -192,16 +209,85 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	return 0;
 }
 
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void limit_reached(struct admin_listener *l)
+{
+	time_t now = time(NULL);
+
+	l->limited++;
+	if (now == l->limit_logged) {
+		l->limit_quiet++;
+		return;
+	}
+	log_warn("admin API: the %s listener has %u connections open, its limit "
+		 "(admin_max_connections): new ones wait until one closes (%u more times in the "
+		 "last second)", l->name, l->conns, l->limit_quiet);
+	l->limit_logged = now;
+	l->limit_quiet = 0;
+}
+
+static void on_conn_close(void *data)
+{
+	struct admin_listener *l = data;
+
+	l->conns--;
+	if (l->paused && !l->srv->stopped && l->sock && l->conns < l->max) {
+		l->paused = false;
+		h2o_socket_read_start(l->sock, on_accept);
+	}
+}
+
+/*
+ * At its limit a listener stops reading (new peers wait in the kernel's backlog, no accept
+ * loop spins), as the gateway's workers do; the next close resumes it.
+ */
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
-	struct admin_server *srv = listener->data;
+	struct admin_listener *l = listener->data;
 	h2o_socket_t *sock;
 
 	if (err)
 		return;
-	sock = h2o_evloop_socket_accept(listener);
-	if (sock)
-		h2o_accept(&srv->accept_ctx, sock);
+	for (int i = 0; i < 16; i++) {
+		if (l->conns >= l->max) {
+			limit_reached(l);
+			l->paused = true;
+			h2o_socket_read_stop(listener);
+			return;
+		}
+		sock = h2o_evloop_socket_accept(listener);
+		if (!sock)
+			return;
+		l->conns++;
+		sock->on_close.cb = on_conn_close;
+		sock->on_close.data = l;
+		h2o_accept(&l->srv->accept_ctx, sock);
+	}
+}
+
+void admin_metrics(struct gwd *gwd, FILE *f)
+{
+	struct admin_server *srv = gwd->admin;
+	const struct admin_listener *ls[2];
+
+	if (!srv)
+		return;
+	ls[0] = &srv->unix_l;
+	ls[1] = &srv->tcp_l;
+	fputs("# HELP xdpgw_admin_connections Open admin API connections per listener.\n"
+	      "# TYPE xdpgw_admin_connections gauge\n", f);
+	for (int i = 0; i < 2; i++)
+		if (ls[i]->sock)
+			fprintf(f, "xdpgw_admin_connections{listener=\"%s\"} %u\n", ls[i]->name,
+				ls[i]->conns);
+	fputs("# HELP xdpgw_admin_connection_limit_total Times an admin listener reached "
+	      "admin_max_connections and left new connections waiting.\n"
+	      "# TYPE xdpgw_admin_connection_limit_total counter\n", f);
+	for (int i = 0; i < 2; i++)
+		if (ls[i]->sock)
+			fprintf(f, "xdpgw_admin_connection_limit_total{listener=\"%s\"} %llu\n",
+				ls[i]->name, (unsigned long long)ls[i]->limited);
 }
 
 /* Refuses to replace a socket another gwd still serves; removes a stale one. */
@@ -292,10 +378,14 @@ int admin_start(struct gwd *gwd, const char *path, struct gwd_err *err)
 	srv->accept_ctx.hosts = srv->conf.hosts;
 	srv->listener = h2o_evloop_socket_create((h2o_evloop_t *)gwd->loop, fd,
 						 H2O_SOCKET_FLAG_DONT_READ);
-	srv->listener->data = srv;
+	srv->unix_l = (struct admin_listener){
+		.srv = srv, .name = "unix", .sock = srv->listener,
+		.max = gwd->opts.admin_max_connections ?: ADMIN_DEFAULT_MAX_CONNS };
+	srv->tcp_l = (struct admin_listener){ .srv = srv, .name = "tcp", .max = srv->unix_l.max };
+	srv->listener->data = &srv->unix_l;
 	h2o_socket_read_start(srv->listener, on_accept);
 	gwd->admin = srv;
-	log_info("admin API listening on %s", path);
+	log_info("admin API listening on %s (at most %u connections)", path, srv->unix_l.max);
 	return 0;
 }
 
@@ -414,7 +504,8 @@ int admin_listen_tcp(struct gwd *gwd, const char *listen_at, const char *token_f
 	}
 	srv->tcp = h2o_evloop_socket_create((h2o_evloop_t *)gwd->loop, fd,
 					    H2O_SOCKET_FLAG_DONT_READ);
-	srv->tcp->data = srv;
+	srv->tcp_l.sock = srv->tcp;
+	srv->tcp->data = &srv->tcp_l;
 	h2o_socket_read_start(srv->tcp, on_accept);
 	log_info("admin API also listening on %s (TCP, token required%s)", listen_at,
 		 loopback ? "" : ", not loopback");
@@ -427,10 +518,12 @@ void admin_stop(struct gwd *gwd)
 
 	if (!srv)
 		return;
+	srv->stopped = true;	/* closes of open connections no longer resume a listener */
 	if (srv->tcp) {
 		h2o_socket_read_stop(srv->tcp);
 		h2o_socket_close(srv->tcp);
 		srv->tcp = NULL;
+		srv->tcp_l.sock = NULL;
 	}
 	if (srv->token) {
 		OPENSSL_cleanse(srv->token, srv->token_len);
@@ -439,6 +532,7 @@ void admin_stop(struct gwd *gwd)
 	}
 	h2o_socket_read_stop(srv->listener);
 	h2o_socket_close(srv->listener);
+	srv->unix_l.sock = NULL;
 	unlink(srv->path);
 	/* The context is left to process exit: open client connections may still hold it. */
 	gwd->admin = NULL;

@@ -9,10 +9,12 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "gwd/gwd.h"
 
 #define ADMIN_MAX_BODY (16u << 20)
+#define ADMIN_DEFAULT_MAX_CONNS 256	/* open connections per admin listener */
 
 struct admin_req {
 	struct gwd *gwd;
@@ -63,6 +65,12 @@ int admin_start(struct gwd *gwd, const char *path, struct gwd_err *err);
  */
 int admin_listen_tcp(struct gwd *gwd, const char *listen_at, const char *token_file,
 		     bool allow_remote, struct gwd_err *err);
+/*
+ * Each listener (the unix socket, the TCP one) takes at most gwd->opts.admin_max_connections
+ * open connections; at the limit new ones wait in the listen backlog, and it is counted and
+ * logged. Writes xdpgw_admin_connections and xdpgw_admin_connection_limit_total to f.
+ */
+void admin_metrics(struct gwd *gwd, FILE *f);
 /* Stops listening (unix socket and TCP) and removes the socket file. */
 void admin_stop(struct gwd *gwd);
 

@@ -220,6 +220,7 @@ static void handle_metrics(struct admin_req *r)
 		"xdpgw_config_changes_total{result=\"failed\"} %" PRIu64 "\n",
 		(long long)gwd->started, gwd->generation, gwd->changes_ok, gwd->changes_refused,
 		gwd->changes_failed);
+	admin_metrics(gwd, f);
 	for (size_t i = 0; i < gwd->n_mods; i++)
 		if (gwd->mods[i].mod->metrics)
 			gwd->mods[i].mod->metrics(gwd->mods[i].priv, f);

@@ -35,6 +35,7 @@ struct gwd_opts {
 	const char *admin_listen;	/* optional TCP admin listener, ADDR:PORT or PORT */
 	const char *admin_token_file;	/* its token (required with admin_listen) */
 	int admin_allow_remote;		/* -1 unset; 1: a non-loopback admin_listen is allowed */
+	uint32_t admin_max_connections;	/* per admin listener; 0: ADMIN_DEFAULT_MAX_CONNS */
 };
 
 struct gwd_module_slot {

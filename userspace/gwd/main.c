@@ -60,7 +60,7 @@ static int daemon_settings(struct gwd_opts *o, const json_t *sec, struct gwd_err
 {
 	static const char *const known[] = { "socket", "state_dir", "bpffs", "log_level",
 					     "admin_listen", "admin_token_file",
-					     "admin_allow_remote", NULL };
+					     "admin_allow_remote", "admin_max_connections", NULL };
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	const char *s;
 	int lvl;
@@ -88,6 +88,9 @@ static int daemon_settings(struct gwd_opts *o, const json_t *sec, struct gwd_err
 			return -EINVAL;
 		o->admin_allow_remote = b;
 	}
+	if (cfg_u32(sec, "gwd", "admin_max_connections", 1, 65536, ADMIN_DEFAULT_MAX_CONNS,
+		    &o->admin_max_connections, err))
+		return -EINVAL;
 	if (cfg_str(sec, "gwd", "log_level", NULL, &s, err))
 		return -EINVAL;
 	if (s && o->log_level < 0) {
