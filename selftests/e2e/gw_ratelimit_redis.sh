@@ -4,7 +4,8 @@
 # the test's own (inside the test namespace). Strict mode admits exactly N of a concurrent
 # burst spread over both; batched mode stays within its documented bound; with Redis stopped,
 # fail-closed answers 503 and fail-open admits, both counted and logged once; when Redis comes
-# back, decisions resume.
+# back, decisions resume. A Redis that accepts and never answers: calls past max_in_flight are
+# not sent (the fail mode decides at once, counted as overflow), timed-out calls keep their place.
 . "$(dirname "$0")/../lib/test.sh"
 . "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/../lib/gw.sh"
@@ -141,4 +142,59 @@ rc1=$GWD_RC
 gwd_stop "$GWD2_PID"
 check_eq gwd_clean_exit "$rc1 $GWD_RC" "0 0"
 check no_asan_report sh -c "! grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error' '$GW_TMP/gwd1.log' '$GW_TMP/gwd2.log'"
+
+# ---- max_in_flight: a Redis that accepts and never answers ----
+bg_start g "$GW_TMP/blackhole.log" python3 -c '
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 6391))
+s.listen(16)
+held = []
+s.settimeout(0.2)
+end = time.time() + 30
+while time.time() < end:
+	try:
+		held.append(s.accept()[0])
+	except socket.timeout:
+		pass
+'
+wait_listen g 6391 || t_fail setup "black hole"
+cat >"$GW_TMP/bh.yaml" <<Y
+gateway:
+  workers: 1
+  listeners: [{addr: 127.0.0.1:8092}]
+  upstreams: [{name: a, targets: [{addr: "127.0.0.1:9001"}]}]
+  routes:
+    - name: bh
+      path: /bh
+      upstream: a
+      policies:
+        - name: rate-limit
+          limit: 1000
+          key: ip
+          policy: redis
+          redis: {addr: "127.0.0.1:6391", fail: closed, timeout_ms: 1500, max_in_flight: 2}
+Y
+gw_start "$GW_TMP/bh.yaml" 8092 || t_fail setup "gwgate"
+gate_metrics() {
+	rm -f "$GW_TMP/metrics"
+	kill -USR1 "$GW_PID"
+	wait_until 5 test -s "$GW_TMP/metrics" && grep "^xdpgw_gateway_redis_calls_total.*result=\"$1\"" "$GW_TMP/metrics"
+}
+bh_calls() { [ "$(gate_metrics sent | awk '{print $2}')" = 2 ]; }
+for i in 1 2; do
+	bg_start g "$GW_TMP/bh$i" curl -s --max-time 10 -o /dev/null -w '%{http_code}' http://127.0.0.1:8092/bh
+	eval "BH${i}_PID=$BG_PID"
+done
+check bh_two_in_flight wait_until 5 bh_calls
+check_eq bh_third_not_sent "$(gcurl -o /dev/null -w '%{http_code}' http://127.0.0.1:8092/bh) $(gate_metrics overflow)" \
+	'503 xdpgw_gateway_redis_calls_total{addr="127.0.0.1:6391",result="overflow"} 1'
+wait "$BH1_PID" "$BH2_PID"
+check_eq bh_timed_out_fail_closed "$(cat "$GW_TMP/bh1") $(cat "$GW_TMP/bh2") $(gate_metrics timeout)" \
+	'503 503 xdpgw_gateway_redis_calls_total{addr="127.0.0.1:6391",result="timeout"} 2'
+# the two timed-out calls still wait for their replies: still no room
+check_eq bh_timed_out_keep_place "$(gcurl -o /dev/null -w '%{http_code}' http://127.0.0.1:8092/bh) $(gate_metrics overflow)" \
+	'503 xdpgw_gateway_redis_calls_total{addr="127.0.0.1:6391",result="overflow"} 2'
+bg_stop "$GW_PID"
 t_done

@@ -171,6 +171,12 @@ TEST(config_errors)
 	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\","
 			   "\"redis\":{\"addr\":\"127.0.0.1:6379\",\"batch\":5}}"),
 		     P ".redis: batch and sync_ms are only used with mode: batched");
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\","
+			   "\"redis\":{\"addr\":\"127.0.0.1:6379\",\"max_in_flight\":0}}"),
+		     P ".redis.max_in_flight: must be an integer 1-100000");
+	gwt_expect_error(ROUTE("{\"name\":\"rate-limit\",\"limit\":10,\"policy\":\"redis\","
+			   "\"redis\":{\"addr\":\"127.0.0.1:6379\",\"max_in_flight\":\"5\"}}"),
+		     P ".redis.max_in_flight: must be an integer 1-100000");
 }
 
 TEST(config_ok)

@@ -76,7 +76,7 @@ struct redis_health {
 	struct redis_health *next;
 	char addr[128];
 	atomic_int state;
-	uint64_t errors, timeouts, calls;
+	uint64_t errors, timeouts, calls, overflows;
 };
 
 static pthread_mutex_t health_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -117,7 +117,8 @@ static void health_set(struct redis_health *h, int state, const char *why)
 int redis_conf_parse(const json_t *obj, struct redis_conf *c, char *err, size_t errlen)
 {
 	static const char *const fields[] = { "addr", "password", "db", "timeout_ms", "mode",
-					      "batch", "sync_ms", "fail", "prefix", NULL };
+					      "batch", "sync_ms", "fail", "prefix",
+					      "max_in_flight", NULL };
 	json_t *addr = json_object_get(obj, "addr"), *pw = json_object_get(obj, "password");
 	json_t *db = json_object_get(obj, "db"), *tmo = json_object_get(obj, "timeout_ms");
 	const char *a, *colon;
@@ -137,7 +138,7 @@ int redis_conf_parse(const json_t *obj, struct redis_conf *c, char *err, size_t 
 			;
 		if (!*f) {
 			snprintf(err, errlen, ".redis: unknown field \"%s\" (addr, password, db, "
-				 "timeout_ms, mode, batch, sync_ms, fail, prefix)", key);
+				 "timeout_ms, max_in_flight, mode, batch, sync_ms, fail, prefix)", key);
 			return -EINVAL;
 		}
 	}
@@ -194,11 +195,18 @@ int redis_conf_parse(const json_t *obj, struct redis_conf *c, char *err, size_t 
 		return -EINVAL;
 	}
 	c->timeout_ms = tmo ? (uint32_t)json_integer_value(tmo) : 100;
-	/* One connection per worker and distinct (server, db, credentials, timeout). */
+	v = json_object_get(obj, "max_in_flight");
+	if (v && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		  json_integer_value(v) > 100000)) {
+		snprintf(err, errlen, ".redis.max_in_flight: must be an integer 1-100000");
+		return -EINVAL;
+	}
+	c->max_in_flight = v ? (uint32_t)json_integer_value(v) : REDIS_DEFAULT_MAX_IN_FLIGHT;
+	/* One connection per worker and distinct (server, db, credentials, timeout, bound). */
 	auth_sha256(c->password ? c->password : "", c->password ? strlen(c->password) : 0,
 		    digest);
-	snprintf(c->name, sizeof(c->name), "redis:%s/%u/%u/%02x%02x%02x%02x", c->addr, c->db,
-		 c->timeout_ms, digest[0], digest[1], digest[2], digest[3]);
+	snprintf(c->name, sizeof(c->name), "redis:%s/%u/%u/%u/%02x%02x%02x%02x", c->addr, c->db,
+		 c->timeout_ms, c->max_in_flight, digest[0], digest[1], digest[2], digest[3]);
 	return c->addr && c->host ? 0 : -ENOMEM;
 }
 
@@ -225,6 +233,7 @@ struct redis_conn {
 	uint64_t next_attempt_ms, connect_deadline_ms;
 	uint32_t backoff_ms;
 	unsigned timeouts;	/* consecutive */
+	unsigned in_flight;	/* ops sent and not yet freed (answered, timed out or not) */
 	h2o_timeout_t op_timeout, tick_timeout;
 	h2o_timeout_entry_t tick;
 	struct redis_health *health;
@@ -440,6 +449,7 @@ static void *conn_create(void *loop, void *arg)
 	r->conf.port = conf->port;
 	r->conf.db = conf->db;
 	r->conf.timeout_ms = conf->timeout_ms;
+	r->conf.max_in_flight = conf->max_in_flight;
 	r->health = health_get(conf->addr);
 	if (!r->conf.addr || !r->conf.host || (conf->password && !r->conf.password) || !r->health) {
 		redis_conf_free(&r->conf);
@@ -505,6 +515,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 		if (!op->finished)
 			__atomic_fetch_add(&r->health->errors, 1, __ATOMIC_RELAXED);
 		op_finish(op, -EIO, false, 0);
+		r->in_flight--;
 		free(op);
 		return;
 	}
@@ -530,6 +541,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 		}
 		op_finish(op, -EIO, false, 0);
 	}
+	r->in_flight--;
 	free(op);
 }
 
@@ -569,6 +581,10 @@ int redis_gcra(struct redis_conn *r, const char *key, size_t klen, uint64_t T, u
 
 	if (r->state == CONN_DOWN || !r->ac)
 		return -ENOTCONN;
+	if (r->in_flight >= r->conf.max_in_flight) {
+		__atomic_fetch_add(&r->health->overflows, 1, __ATOMIC_RELAXED);
+		return -EBUSY;
+	}
 	op = calloc(1, sizeof(*op) + klen + 1);
 	if (!op)
 		return -ENOMEM;
@@ -586,6 +602,7 @@ int redis_gcra(struct redis_conn *r, const char *key, size_t klen, uint64_t T, u
 		free(op);
 		return -ENOTCONN;
 	}
+	r->in_flight++;
 	__atomic_fetch_add(&r->health->calls, 1, __ATOMIC_RELAXED);
 	h2o_timeout_link(r->loop, &r->op_timeout, &op->tmo);
 	*opp = op;
@@ -617,9 +634,11 @@ void redis_metrics(FILE *out)
 		fprintf(out,
 			"xdpgw_gateway_redis_calls_total{addr=\"%s\",result=\"sent\"} %llu\n"
 			"xdpgw_gateway_redis_calls_total{addr=\"%s\",result=\"error\"} %llu\n"
-			"xdpgw_gateway_redis_calls_total{addr=\"%s\",result=\"timeout\"} %llu\n",
+			"xdpgw_gateway_redis_calls_total{addr=\"%s\",result=\"timeout\"} %llu\n"
+			"xdpgw_gateway_redis_calls_total{addr=\"%s\",result=\"overflow\"} %llu\n",
 			h->addr, (unsigned long long)__atomic_load_n(&h->calls, __ATOMIC_RELAXED),
 			h->addr, (unsigned long long)__atomic_load_n(&h->errors, __ATOMIC_RELAXED),
-			h->addr, (unsigned long long)__atomic_load_n(&h->timeouts, __ATOMIC_RELAXED));
+			h->addr, (unsigned long long)__atomic_load_n(&h->timeouts, __ATOMIC_RELAXED),
+			h->addr, (unsigned long long)__atomic_load_n(&h->overflows, __ATOMIC_RELAXED));
 	pthread_mutex_unlock(&health_lock);
 }

@@ -23,10 +23,13 @@ struct redis_conf {
 	char *password;		/* AUTH, or NULL */
 	uint32_t db;		/* SELECT when not 0 */
 	uint32_t timeout_ms;	/* per call, and for connecting */
+	uint32_t max_in_flight;	/* calls outstanding per worker connection (timed-out ones too) */
 	char name[192];		/* the worker-local key: addr/db/password hash */
 };
 
-/* Parses `redis: {addr, password, db, timeout_ms}` fields of obj into c; err like ".redis.addr: ...". */
+#define REDIS_DEFAULT_MAX_IN_FLIGHT 1000
+
+/* Parses `redis: {addr, password, db, timeout_ms, max_in_flight}` fields of obj into c; err like ".redis.addr: ...". */
 int redis_conf_parse(const json_t *obj, struct redis_conf *c, char *err, size_t errlen);
 void redis_conf_free(struct redis_conf *c);
 
@@ -43,8 +46,9 @@ struct redis_conn *redis_conn_get(struct gw_ctx *c, const struct redis_conf *con
  * Runs the GCRA script on key: adds forced * T to the key's theoretical arrival time, then
  * admits cost more requests if that keeps it within burst_us of now (server time). cb(arg, 0,
  * allowed, debt) follows on the worker's loop, or cb(arg, -EIO/-ETIMEDOUT, ...) on failure.
- * Returns 0 and sets *op (for redis_op_cancel), or -ENOTCONN when the server is down (no
- * callback follows).
+ * Returns 0 and sets *op (for redis_op_cancel), -ENOTCONN when the server is down, or -EBUSY
+ * (counted) when the connection already has max_in_flight calls outstanding: a call that
+ * timed out still holds its place until its reply or the disconnect (no callback follows).
  */
 int redis_gcra(struct redis_conn *r, const char *key, size_t klen, uint64_t T, uint64_t burst_us,
 	       uint32_t cost, uint32_t forced, redis_gcra_cb cb, void *arg, struct redis_op **op);
