@@ -295,6 +295,24 @@ static void merge_patch(json_t *target, const json_t *patch)
 	}
 }
 
+/* doc_resolve() for a METHOD that needs an existing element: 405 without a key, 404 when absent. */
+static int resolve_element(json_t *doc, const struct gwd_collection *const *colls,
+			   const char *method, const char *path, struct doc_target *t,
+			   struct gwd_err *err)
+{
+	int ret = doc_resolve(doc, colls, path, false, t, err);
+
+	if (ret)
+		return ret;
+	if (!t->has_key)
+		return gwd_err_set(err, 405, "%s needs an element: /v1/%s/KEY", method, path);
+	if (t->index < 0) {
+		gwd_err_set(err, 404, "%s not found", t->label);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 int doc_patch(json_t *doc, const struct gwd_collection *const *colls, const char *path,
 	      const json_t *body, struct gwd_err *err)
 {
@@ -302,15 +320,9 @@ int doc_patch(json_t *doc, const struct gwd_collection *const *colls, const char
 	json_t *elem;
 	int ret;
 
-	ret = doc_resolve(doc, colls, path, false, &t, err);
+	ret = resolve_element(doc, colls, "PATCH", path, &t, err);
 	if (ret)
 		return ret;
-	if (!t.has_key)
-		return gwd_err_set(err, 405, "PATCH needs an element: /v1/%s/KEY", path);
-	if (t.index < 0) {
-		gwd_err_set(err, 404, "%s not found", t.label);
-		return -ENOENT;
-	}
 	if (!json_is_object(body))
 		return gwd_err_set(err, 400, "the body must be a JSON object");
 	elem = json_array_get(t.array, (size_t)t.index);
@@ -341,15 +353,9 @@ int doc_delete(json_t *doc, const struct gwd_collection *const *colls, const cha
 	struct doc_target t;
 	int ret;
 
-	ret = doc_resolve(doc, colls, path, false, &t, err);
+	ret = resolve_element(doc, colls, "DELETE", path, &t, err);
 	if (ret)
 		return ret;
-	if (!t.has_key)
-		return gwd_err_set(err, 405, "DELETE needs an element: /v1/%s/KEY", path);
-	if (t.index < 0) {
-		gwd_err_set(err, 404, "%s not found", t.label);
-		return -ENOENT;
-	}
 	json_array_remove(t.array, (size_t)t.index);
 	return 0;
 }
