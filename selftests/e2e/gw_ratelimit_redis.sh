@@ -9,13 +9,6 @@
 . "$(dirname "$0")/../lib/test.sh"
 . "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/../lib/gw.sh"
-# gwd_stop PID: TERM, then its exit status in GWD_RC (0: it shut down by itself, cleanly).
-gwd_stop() {
-	kill -TERM "$1"
-	wait_until 20 sh -c "! kill -0 $1 2>/dev/null"
-	wait "$1"
-	GWD_RC=$?
-}
 t_init gw_ratelimit_redis
 need_root ratelimit_redis
 command -v redis-server >/dev/null || { t_skip ratelimit_redis "redis-server not installed"; exit 0; }

@@ -63,15 +63,6 @@ gateway:
 Y
 gw_start "$GW_TMP/gw.yaml" 8080 || { t_fail setup "gateway did not listen"; cat "$GW_TMP/gw.log"; exit 1; }
 
-# names PATH N [CURL ARGS]: the upstream names that answered N requests, counted.
-names() {
-	local path=$1 n=$2
-	shift 2
-	local urls=()
-	for i in $(seq 1 "$n"); do urls+=("http://127.0.0.1:8080$path"); done
-	gcurl "$@" "${urls[@]}" | python3 -c "import json,sys
-for l in sys.stdin: print(json.loads(l)['name'])" | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' '
-}
 # codes PATH N [CURL ARGS]: the statuses of N requests, counted ("200=5 502=3 ").
 codes() {
 	local path=$1 n=$2
@@ -93,7 +84,7 @@ count() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$2" | grep . || echo 0; }
 
 # An instance that accepts and closes without answering: GETs go to the other target.
 d0=$(stat 9011 dropped)
-check_eq get_tried_elsewhere "$(names /dropnext 8)" "a=8 "
+check_eq get_tried_elsewhere "$(gw_names /dropnext 8)" "a=8 "
 d1=$(stat 9011 dropped)
 check dropper_was_tried test "$d1" -gt "$d0"
 check_eq retries_counted "$(retries dropnext 127.0.0.1:9011 no_response)" "$((d1 - d0))"
@@ -139,7 +130,7 @@ done
 check_eq idle_around_timeout "$ok" 8
 
 # A response timeout before any byte: a GET goes to the other target.
-check_eq timeout_get_elsewhere "$(names /timeout 2)" "a=2 "
+check_eq timeout_get_elsewhere "$(gw_names /timeout 2)" "a=2 "
 check timeout_retry_counted test "$(retries timeout 127.0.0.1:9014 timeout)" -ge 1
 
 # Half a response head arrived: the request is not tried again.

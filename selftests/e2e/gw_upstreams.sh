@@ -72,25 +72,16 @@ gateway:
 Y
 gw_start "$GW_TMP/gw.yaml" 8080 || { t_fail setup "gateway did not listen"; cat "$GW_TMP/gw.log"; exit 1; }
 
-# names PATH N [CURL ARGS]: the upstream names that answered N requests, counted.
-names() {
-	local path=$1 n=$2
-	shift 2
-	local urls=()
-	for i in $(seq 1 "$n"); do urls+=("http://127.0.0.1:8080$path"); done
-	gcurl "$@" "${urls[@]}" | python3 -c "import json,sys
-for l in sys.stdin: print(json.loads(l)['name'])" | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' '
-}
 
-check_eq rr_weighted "$(names /rr 40)" "a=30 b=10 "
-u1=$(names /hash 10 -H 'X-User: alice')
-u2=$(names /hash 10 -H 'X-User: bob')
+check_eq rr_weighted "$(gw_names /rr 40)" "a=30 b=10 "
+u1=$(gw_names /hash 10 -H 'X-User: alice')
+u2=$(gw_names /hash 10 -H 'X-User: bob')
 check hash_sticky_alice sh -c "echo '$u1' | grep -Eq '^[abc]=10 $'"
 check hash_sticky_bob sh -c "echo '$u2' | grep -Eq '^[abc]=10 $'"
 spread=$(for u in $(seq 1 30); do gcurl -H "X-User: user$u" http://127.0.0.1:8080/hash; done | python3 -c "import json,sys
 for l in sys.stdin: print(json.loads(l)['name'])" | sort -u | wc -l)
 check_eq hash_spreads "$spread" 3
-p=$(names /p2c 60)
+p=$(gw_names /p2c 60)
 check p2c_uses_all sh -c "echo '$p' | grep -q 'a=' && echo '$p' | grep -q 'b=' && echo '$p' | grep -q 'c='"
 # lc: 4 concurrent slow requests over 2 targets: each new one goes to the least busy.
 pids=()
@@ -104,13 +95,13 @@ check_eq lc_balances_in_flight "$lc" "['slow', 'slow', 'slow2', 'slow2']"
 
 # Connect failures are retried on the next target; a POST too, as nothing of it was sent
 # (gw_retry.sh tests POSTs that reached an upstream: those are not).
-check_eq retry_get "$(names /retry 6)" "a=6 "
+check_eq retry_get "$(gw_names /retry 6)" "a=6 "
 codes=$(for i in 1 2 3 4 5 6; do gcurl -o /dev/null -w '%{http_code} ' -d x http://127.0.0.1:8080/retry; done)
 check_eq post_connect_failure_retried "$codes" "200 200 200 200 200 200 "
 check_eq json_502 "$(gcurl http://127.0.0.1:8080/dead)" '{"error":{"status":502,"code":"upstream_connect_failed","message":"could not connect to the upstream"}}'
 # Passive ejection: after 2 failed connects the dead target gets no more traffic.
 for i in 1 2 3 4; do gcurl -o /dev/null http://127.0.0.1:8080/eject; done
-check_eq passive_ejection "$(names /eject 6)" "b=6 "
+check_eq passive_ejection "$(gw_names /eject 6)" "b=6 "
 check_eq json_504 "$(gcurl http://127.0.0.1:8080/timeout)" '{"error":{"status":504,"code":"upstream_timeout","message":"the upstream did not respond in time"}}'
 
 # max_conns 1: a second request for the same hash key goes to the ring's next target; a third
@@ -142,15 +133,15 @@ print(sorted(json.loads(l)['name'] for l in sys.stdin))")" "['a', 'b']"
 check_eq cap_free_again "$(gcurl -o /dev/null -w '%{http_code}' -H 'X-User: k' http://127.0.0.1:8080/capped)" 200
 
 # Active health checks: h2 stops answering -> ejected; back -> returns.
-check_eq health_both "$(names /health-route 4)" "h1=2 h2=2 "
+check_eq health_both "$(gw_names /health-route 4)" "h1=2 h2=2 "
 bg_stop "$H2_PID"
 gw_upstream h2b 9006 --name h2 --health-status 503
 H2_PID=$UP_PID
 healthy() { gw_metrics | grep -q "xdpgw_gateway_upstream_target_healthy{upstream=\"health\",target=\"127.0.0.1:9006\"} $1"; }
 check health_ejected wait_until 5 healthy 0
-check_eq health_traffic_moves "$(names /health-route 4)" "h1=4 "
+check_eq health_traffic_moves "$(gw_names /health-route 4)" "h1=4 "
 bg_stop "$H2_PID"
 gw_upstream h2c 9006 --name h2
 check health_returns wait_until 5 healthy 1
-check_eq health_traffic_back "$(names /health-route 4)" "h1=2 h2=2 "
+check_eq health_traffic_back "$(gw_names /health-route 4)" "h1=2 h2=2 "
 t_done

@@ -53,6 +53,17 @@ gcurl() {
 	nsx g curl -sS --max-time 5 "$@"
 }
 
+# gw_names PATH N [CURL ARGS]: N requests to the gateway on 127.0.0.1:8080 (one curl, kept
+# alive); prints the upstream names that answered them, counted ("a=3 b=1 ").
+gw_names() {
+	local path=$1 n=$2
+	shift 2
+	local urls=()
+	for i in $(seq 1 "$n"); do urls+=("http://127.0.0.1:8080$path"); done
+	gcurl "$@" "${urls[@]}" | python3 -c "import json,sys
+for l in sys.stdin: print(json.loads(l)['name'])" | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' '
+}
+
 # gwd_start CONFIG_FILE PORT: starts gwd (gateway module) in "g" with private socket, state and
 # bpffs; waits for the gateway listener. Sets GWD_PID and GWCTL_ARGS.
 gwd_start() {
@@ -61,6 +72,14 @@ gwd_start() {
 	GWD_PID=$BG_PID
 	GWCTL_ARGS=(--socket "$GW_TMP/gwd.sock")
 	wait_listen g "$2"
+}
+
+# gwd_stop PID: TERM, then its exit status in GWD_RC (0: it shut down by itself, cleanly).
+gwd_stop() {
+	kill -TERM "$1"
+	wait_until 20 sh -c "! kill -0 $1 2>/dev/null"
+	wait "$1"
+	GWD_RC=$?
 }
 
 # gctl ARGS...: gwctl against the test's gwd.
