@@ -33,6 +33,15 @@ up_count() { G -j backend show "$1" | jq '[.[] | select(.state == "up")] | lengt
 up_is() { test "$(up_count "$1")" = "$2"; }
 # spread FILE: "be1=N be2=N ..." from tcpname output
 spread() { sort "$1" | uniq -c | awk '{ printf "%s%s=%s", (NR > 1 ? " " : ""), $2, $1 }'; }
+# check_spread NAME: the connections of the last `once` reached be1, be2 and be3.
+check_spread() {
+	local s
+	s=$(spread "$T/once.out")
+	case "$s" in
+	be1=*" be2="*" be3="*) t_ok "$1" "$s" ;;
+	*) t_fail "$1" "$s" ;;
+	esac
+}
 # once N SPORT_BASE [ADDR]: N short connections from client1; names into $T/once.out
 once() { topo_exec client1 "$TCPNAME" once "${3:-$TOPO_VIP4}" 80 "$1" "$2" >"$T/once.out"; }
 
@@ -76,11 +85,7 @@ check_eq link_show_lists_eth0 "$(G -j link show | jq -r '.[].name')" eth0
 
 once 60 30000
 check_eq short_connections_all_answered "$(grep -c FAIL "$T/once.out")" 0
-s=$(spread "$T/once.out")
-case "$s" in
-be1=*" be2="*" be3="*) t_ok spread_over_three "$s" ;;
-*) t_fail spread_over_three "$s" ;;
-esac
+check_spread spread_over_three
 
 # ---- long-lived connections across changes ----
 ll_start || { t_fail long_lived_open "$(cat "$T/ll.out")"; exit 1; }
@@ -116,11 +121,7 @@ check_eq traffic_during_sigkill "$(grep -c FAIL "$T/during.out")/$(wc -l <"$T/du
 wait "$GWD_PID" 2>/dev/null
 check_eq long_lived_after_sigkill "$(ll_ping)" "round 5 ok=$LL fail=0"
 once 60 35000
-s=$(spread "$T/once.out")
-case "$s" in
-be1=*" be2="*" be3="*) t_ok balanced_while_gwd_down "$s" ;;
-*) t_fail balanced_while_gwd_down "$s" ;;
-esac
+check_spread balanced_while_gwd_down
 check_eq reads_while_gwd_down "$(G -j vip show | jq -r '.[].name')" web
 out=$(G backend add web "$BE4" 2>&1)
 check_eq change_while_gwd_down "$out" "Error: gwd is not running (nothing listens on $SOCK)"
@@ -148,22 +149,14 @@ if [ "$f" -ge "$LL" ] && [ "$f" -ge "$flows" ]; then t_ok restart_flows_kept; el
 check_eq restart_adopted "$(grep -c 'adopted 3 backends' "$T/gwd.2.log")" 1
 check_eq long_lived_after_restart "$(ll_ping)" "round 6 ok=$LL fail=0"
 once 60 36000
-s=$(spread "$T/once.out")
-case "$s" in
-be1=*" be2="*" be3="*) t_ok balanced_after_restart "$s" ;;
-*) t_fail balanced_after_restart "$s" ;;
-esac
+check_spread balanced_after_restart
 
 # ---- IPv6 service in l2 mode ----
 check vip_add_v6_l2 G vip add web6 "[$TOPO_VIP6]:80" fwd l2
 for b in be1 be2 be3; do G backend add web6 "$(topo_addr $b 6)" || t_fail "backend_add_v6_$b"; done
 wait_until 10 up_is web6 3 || t_fail v6_backends_up "$(G backend show web6)"
 once 30 37000 "$TOPO_VIP6"
-s=$(spread "$T/once.out")
-case "$s" in
-be1=*" be2="*" be3="*) t_ok v6_l2_spread "$s" ;;
-*) t_fail v6_l2_spread "$s" ;;
-esac
+check_spread v6_l2_spread
 
 # ---- clean stop, then a corrupt state file ----
 bg_stop "$GWD_PID" TERM
