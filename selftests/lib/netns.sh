@@ -65,16 +65,22 @@ bg_start() {
 	XG_PIDS+=("$BG_PID")
 }
 
-# bg_stop PID [SIGNAL]: signals one of our processes and waits (bounded) for it to end.
-bg_stop() {
-	local pid=$1 sig=${2:-TERM} i
-	kill -"$sig" "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 100); do
+# bg_reap PID TRIES: waits up to TRIES x 50 ms for one of our signalled processes to end, then
+# kills it and collects its status.
+bg_reap() {
+	local pid=$1 i
+	for i in $(seq 1 "$2"); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+}
+
+# bg_stop PID [SIGNAL]: signals one of our processes and waits (bounded) for it to end.
+bg_stop() {
+	kill -"${2:-TERM}" "$1" 2>/dev/null || return 0
+	bg_reap "$1" 100
 	return 0
 }
 
@@ -149,12 +155,7 @@ ns_cleanup() {
 		kill -TERM "$pid" 2>/dev/null
 	done
 	for pid in "${XG_PIDS[@]}"; do
-		for _ in $(seq 1 40); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
+		bg_reap "$pid" 40
 	done
 	XG_PIDS=()
 	xg_remove "$XG_NS_PREFIX"
