@@ -181,10 +181,11 @@ static __always_inline int icmp_echo_reply(void *data, void *data_end, struct pa
 /*
  * Makes room for a new IP + ICMP header of hdr_len bytes in front of the client's datagram,
  * cuts the datagram to XG_ICMP_QUOTE_LEN bytes and writes the Ethernet header back to the
- * client (MACs swapped, tags kept). Returns XG_CONTINUE or a drop verdict.
+ * client (MACs swapped, tags kept). Returns XG_CONTINUE with *l3 at the new IP header, the
+ * headers and the quote bounds-checked, or a drop verdict.
  */
 static __always_inline int icmp_reply_frame(struct xdp_md *ctx, struct packet *pkt,
-					    __u32 hdr_len, __u16 eth_proto)
+					    __u32 hdr_len, __u16 eth_proto, void **l3)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -202,6 +203,9 @@ static __always_inline int icmp_reply_frame(struct xdp_md *ctx, struct packet *p
 	data_end = (void *)(long)ctx->data_end;
 	if (!l2_write(data, data_end, pkt, l2.src, l2.dst, l2.tags, eth_proto))
 		return verdict(pkt, XDP_DROP, XG_R_DROP_ADJUST);
+	*l3 = data + l3_offset(pkt);
+	if (*l3 + hdr_len + XG_ICMP_QUOTE_LEN > data_end)
+		return verdict(pkt, XDP_DROP, XG_R_DROP_ADJUST);
 	return XG_CONTINUE;
 }
 
@@ -210,19 +214,15 @@ static __always_inline int icmp4_frag_needed(struct xdp_md *ctx, struct packet *
 {
 	struct iphdr *iph;
 	struct icmp_hdr *icmp;
-	void *data, *data_end;
+	void *l3;
 	__s64 sum;
 	int rc;
 
-	rc = icmp_reply_frame(ctx, pkt, XG_IPV4_HLEN + XG_ICMP_HLEN, XG_ETH_P_IP);
+	rc = icmp_reply_frame(ctx, pkt, XG_IPV4_HLEN + XG_ICMP_HLEN, XG_ETH_P_IP, &l3);
 	if (rc != XG_CONTINUE)
 		return rc;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	iph = data + l3_offset(pkt);
+	iph = l3;
 	icmp = (void *)(iph + 1);
-	if ((void *)(icmp + 1) + XG_ICMP_QUOTE_LEN > data_end)
-		return verdict(pkt, XDP_DROP, XG_R_DROP_ADJUST);
 	*(__u8 *)iph = 0x45;
 	iph->tos = 0;
 	iph->tot_len = bpf_htons(XG_IPV4_HLEN + XG_ICMP_HLEN + XG_ICMP_QUOTE_LEN);
@@ -258,19 +258,15 @@ static __always_inline int icmp6_too_big(struct xdp_md *ctx, struct packet *pkt,
 	struct ipv6_pseudo ph = {};
 	struct ipv6hdr *ip6h;
 	struct icmp_hdr *icmp;
-	void *data, *data_end;
+	void *l3;
 	__s64 sum;
 	int rc;
 
-	rc = icmp_reply_frame(ctx, pkt, XG_IPV6_HLEN + XG_ICMP_HLEN, XG_ETH_P_IPV6);
+	rc = icmp_reply_frame(ctx, pkt, XG_IPV6_HLEN + XG_ICMP_HLEN, XG_ETH_P_IPV6, &l3);
 	if (rc != XG_CONTINUE)
 		return rc;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	ip6h = data + l3_offset(pkt);
+	ip6h = l3;
 	icmp = (void *)(ip6h + 1);
-	if ((void *)(icmp + 1) + XG_ICMP_QUOTE_LEN > data_end)
-		return verdict(pkt, XDP_DROP, XG_R_DROP_ADJUST);
 	*(__be32 *)ip6h = bpf_htonl(0x60000000);
 	ip6h->payload_len = bpf_htons(XG_ICMP_HLEN + XG_ICMP_QUOTE_LEN);
 	ip6h->nexthdr = IPPROTO_ICMPV6;
