@@ -31,6 +31,18 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* Points c at url on gwd's admin socket: errors into errbuf, the answer into b, bounded. */
+static void curl_to_gwd(CURL *c, const char *url, char *errbuf, struct buf *b)
+{
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, cli.socket);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+}
+
 const char *cli_escape(const char *s)
 {
 	static char slots[4][512];
@@ -117,14 +129,8 @@ int gwd_try(const char *method, const char *path, const json_t *body, json_t **r
 		hdrs = curl_slist_append(hdrs, what);
 	}
 	hdrs = curl_slist_append(hdrs, "Expect:");
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, cli.socket);
-	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_to_gwd(c, url, errbuf, &b);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	if (body) {
 		text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
@@ -182,13 +188,7 @@ int gwd_get_text(const char *path, char **text)
 	if (!c)
 		return cli_error("cannot initialise libcurl");
 	snprintf(url, sizeof(url), "http://gwd/%s", path);
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, cli.socket);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_to_gwd(c, url, errbuf, &b);
 	if (cli.debug)
 		fprintf(stderr, "gwctl: GET %s\n", url);
 	rc = curl_easy_perform(c);
