@@ -188,22 +188,11 @@ static int add_key(struct jwt *j, const json_t *kj, size_t i, char *err, size_t 
 	int ret;
 
 	snprintf(path, sizeof(path), ".keys[%zu]", i);
-	if (!json_is_object(kj)) {
-		snprintf(err, errlen, "%s: must be an object", path);
-		return -EINVAL;
-	}
-	json_object_foreach((json_t *)kj, key, v) {
-		const char *const *f;
-
-		for (f = fields; *f && strcmp(*f, key); f++)
-			;
-		if (!*f) {
-			snprintf(err, errlen, "%s: unknown field \"%s\"", path, key);
-			return -EINVAL;
-		}
+	if ((ret = gw_json_check_fields(kj, path, fields, err, errlen)))
+		return ret;
+	json_object_foreach((json_t *)kj, key, v)
 		if (strcmp(key, "kid") && strcmp(key, "alg") && strcmp(key, "algorithms"))
 			nsrc++;
-	}
 	if (nsrc != 1) {
 		snprintf(err, errlen, "%s: needs exactly one of jwk, pem, pem_file, secret, "
 			 "secret_base64", path);
