@@ -5,6 +5,7 @@
 
 #include "gateway/aggregate.h"
 #include "gateway/gw.h"
+#include "lib/gwtest.h"
 #include "lib/test.h"
 
 static bool hdr(void *arg, const char *name, const char **v, size_t *len)
@@ -98,23 +99,12 @@ TEST(parse_errors)
 
 static void expect_error(const char *route, const char *want)
 {
-	char doc[2048], err[512] = "";
-	json_t *j;
-	struct gw_config *cfg;
+	char doc[2048];
 
 	snprintf(doc, sizeof(doc),
 		 "{\"upstreams\":[{\"name\":\"u\",\"targets\":[{\"addr\":\"198.18.1.1:80\"}]}],"
 		 "\"routes\":[{\"name\":\"r\",\"path\":\"/r\",%s}]}", route);
-	j = json_loads(doc, 0, NULL);
-	if (!ASSERT_NOT_NULL(j))
-		return;
-	cfg = gw_config_compile(j, err, sizeof(err));
-	json_decref(j);
-	if (!ASSERT_TRUE(cfg == NULL, "%s", want)) {
-		gw_config_put(cfg);
-		return;
-	}
-	ASSERT_STREQ(err, want);
+	gwt_expect_error(doc, want);
 }
 
 TEST(config)
