@@ -153,7 +153,7 @@ say "lb1 attached the XDP balancer to eth0 and resolved the gateways' MAC addres
 title "First requests from client1"
 trimmed='{name, method, path, "x-forwarded-for": .headers["x-forwarded-for"], via: .headers.via}'
 for url in "http://$TOPO_VIP4/users/42" "http://[$TOPO_VIP6]/products/7"; do
-	prompt client1 curl -s "$url"
+	prompt client1 curl -s "'$url'"
 	body=$(topo_exec client1 curl -s --max-time 2 "$url")
 	line=$(printf '%s\n' "$body" | jq -c "$trimmed" 2>/dev/null) ||
 		die "no JSON answer from $url: $body"
