@@ -472,8 +472,88 @@ static int apply_service(struct l4 *l4, const struct l4_service_cfg *s,
 	return sync_backends(l4, s, id, !l4->started || !old || old->algo != s->algo, err);
 }
 
+/*
+ * The order in which n's services can be written: the datapath holds one service per VIP, so a
+ * service that takes a VIP another service of n still holds goes after that one moved to its
+ * new VIP (the document may list them in any order). order[] gets indexes into n->services.
+ * VIPs swapped between services (a cycle) have no such order: refused here, before anything
+ * changed.
+ */
+static int service_order(struct l4 *l4, const struct l4_compiled *n, size_t *order,
+			 struct gwd_err *err)
+{
+	size_t ns = n->n_services, placed = 0, i, j;
+	struct xg_vip_key *cur = NULL;
+	bool *moving = NULL, *done = NULL, conflict = false;
+	struct xg_vip_info info;
+	uint32_t id;
+	int ret = 0;
+
+	for (i = 0; i < ns; i++) {
+		order[i] = i;
+		/* Held by a service of another name: only then is the order worth working out. */
+		if (!lbmap_vip_find_key(l4->m, &n->services[i].key, &id) &&
+		    !lbmap_vip_get(l4->m, id, &info) &&
+		    strncmp(info.name, n->services[i].name, XG_NAME_LEN))
+			conflict = true;
+	}
+	if (!conflict)
+		return 0;
+	cur = calloc(ns + 1, sizeof(*cur));
+	moving = calloc(ns + 1, sizeof(*moving));
+	done = calloc(ns + 1, sizeof(*done));
+	if (!cur || !moving || !done) {
+		ret = gwd_err_set(err, 500, "l4: out of memory");
+		goto out;
+	}
+	for (i = 0; i < ns; i++)
+		if (!lbmap_vip_find(l4->m, n->services[i].name, &id) &&
+		    !lbmap_vip_get(l4->m, id, &info) &&
+		    memcmp(&info.key, &n->services[i].key, sizeof(info.key))) {
+			cur[i] = info.key;
+			moving[i] = true;
+		}
+	while (placed < ns) {
+		bool progress = false;
+
+		for (i = 0; i < ns; i++) {
+			if (done[i])
+				continue;
+			for (j = 0; j < ns; j++)
+				if (j != i && moving[j] && !done[j] &&
+				    !memcmp(&cur[j], &n->services[i].key, sizeof(cur[j])))
+					break;
+			if (j < ns)
+				continue;	/* j still holds i's VIP */
+			done[i] = true;
+			order[placed++] = i;
+			progress = true;
+		}
+		if (progress)
+			continue;
+		for (i = 0; done[i]; i++)
+			;
+		for (j = 0; j == i || !moving[j] || done[j] ||
+			    memcmp(&cur[j], &n->services[i].key, sizeof(cur[j]));
+		     j++)
+			;
+		ret = gwd_err_set(err, 409,
+				  "l4.services[%s].vip: %s is still the VIP of service %s, which "
+				  "moves to %s in the same change: VIPs can not be swapped between "
+				  "services in one change (move one of them to a free VIP first)",
+				  n->services[i].name, n->services[i].vip, n->services[j].name,
+				  n->services[j].vip);
+		break;
+	}
+out:
+	free(cur);
+	free(moving);
+	free(done);
+	return ret;
+}
+
 static int apply_services(struct l4 *l4, const struct l4_compiled *n, const struct l4_compiled *o,
-			  struct gwd_err *err)
+			  const size_t *order, struct gwd_err *err)
 {
 	struct xg_vip_info info;
 	int ret;
@@ -494,9 +574,10 @@ static int apply_services(struct l4 *l4, const struct l4_compiled *n, const stru
 				memset(&l4->be[b], 0, sizeof(l4->be[b]));
 		log_info("l4.services[%s]: removed", info.name);
 	}
-	for (size_t i = 0; i < n->n_services; i++) {
-		ret = apply_service(l4, &n->services[i], l4_service_find(o, n->services[i].name),
-				    err);
+	for (size_t k = 0; k < n->n_services; k++) {
+		const struct l4_service_cfg *s = &n->services[order[k]];
+
+		ret = apply_service(l4, s, l4_service_find(o, s->name), err);
 		if (ret)
 			return ret;
 	}
@@ -527,7 +608,22 @@ static void *l4_mod_compile(void *priv, const json_t *sec, const json_t *doc, st
 		.lenient_links = !l4->started,
 	};
 
-	return l4_compile(sec, &lim, err);
+	struct l4_compiled *c = l4_compile(sec, &lim, err);
+	size_t *order;
+
+	if (!c || !l4->m)
+		return c;
+	/* A swap of VIPs between services is refused here, as the change's error (409). */
+	order = calloc(c->n_services + 1, sizeof(*order));
+	if (!order || service_order(l4, c, order, err)) {
+		if (!order)
+			gwd_err_set(err, 500, "l4: out of memory");
+		free(order);
+		l4_compiled_free(c);
+		return NULL;
+	}
+	free(order);
+	return c;
 }
 
 static int count_link(const struct lb_link_info *info, void *ctx)
@@ -567,6 +663,7 @@ static int l4_mod_apply(void *priv, const void *compiled, const void *old, struc
 {
 	struct l4 *l4 = priv;
 	const struct l4_compiled *n = compiled, *o = l4->started ? old : NULL;
+	size_t *order;
 	int ret;
 
 	if (!l4->started && l4->lb && l4->gwd->empty_start && !n->n_links && !n->n_services) {
@@ -586,11 +683,21 @@ static int l4_mod_apply(void *priv, const void *compiled, const void *old, struc
 			return ret;
 		o = NULL; /* first time on this datapath: reconcile everything */
 	}
+	order = calloc(n->n_services + 1, sizeof(*order));
+	if (!order)
+		return gwd_err_set(err, 500, "l4: out of memory");
+	/* Compile refused swaps; the order is worked out again from the maps as they are. */
+	ret = service_order(l4, n, order, err);
+	if (ret) {
+		free(order);
+		return ret;
+	}
 	ret = apply_settings(l4, n, o, err);
 	if (!ret)
 		ret = apply_links(l4, n, o, err);
 	if (!ret)
-		ret = apply_services(l4, n, o, err);
+		ret = apply_services(l4, n, o, order, err);
+	free(order);
 	/* Even on error: what was applied is what runs now; the rollback diffs against it. */
 	l4->running = n;
 	l4->started = true;
