@@ -46,6 +46,7 @@
 # Output: progress lines starting with '#', then `bench-l4 CASE key=value ...` lines.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/page.sh"
 . "$HERE/../lib/test.sh"
 . "$HERE/../lib/netns.sh"
 . "$HERE/../lib/topo.sh"
@@ -566,12 +567,7 @@ write_docs() {
 	} >"$section"
 	[ -f "$file" ] ||
 		printf '# xdpgw benchmarks\n\nEach section is written by its suite (`make bench-SUITE`).\n' >"$file"
-	awk -v sec="$section" '
-		/^<!-- bench-l4:begin/ { while ((getline l < sec) > 0) print l; skip = 1; done = 1; next }
-		/^<!-- bench-l4:end -->/ { skip = 0; next }
-		!skip { print }
-		END { if (!done) { print ""; while ((getline l < sec) > 0) print l } }' "$file" \
-		>"$file.tmp" && mv "$file.tmp" "$file"
+	page_put_section "$file" l4 "$section"
 }
 
 say "bench-l4: $PACKETS packets x $REPEATS runs per case (bridged: $BRIDGED_PACKETS x" \

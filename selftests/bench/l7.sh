@@ -37,6 +37,7 @@
 # nginx's plain proxy (plain-nginx) and the issue-10 target lines `bench-l7 target-...`.
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/page.sh"
 . "$HERE/../lib/test.sh"
 . "$HERE/../lib/netns.sh"
 
@@ -725,12 +726,7 @@ write_docs() {
 		echo "<!-- bench-l7:end -->"
 	} >"$section"
 	[ -f "$file" ] || printf '# xdpgw benchmarks\n' >"$file"
-	awk -v sec="$section" '
-		/^<!-- bench-l7:begin/ { while ((getline l < sec) > 0) print l; skip = 1; done = 1; next }
-		/^<!-- bench-l7:end -->/ { skip = 0; next }
-		!skip { print }
-		END { if (!done) { print ""; while ((getline l < sec) > 0) print l } }' "$file" \
-		>"$file.tmp" && mv "$file.tmp" "$file"
+	page_put_section "$file" l7 "$section"
 }
 
 # ---- main

@@ -8,6 +8,7 @@
 # Output: `bench-xdp CASE ns_per_pkt=N ratio_to_floor=R` lines; method notes on stderr.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/page.sh"
 BUILD=${BUILD:-$HERE/../../build}
 BIN="$BUILD/bench/bench_xdp"
 BENCH_DOCS=${BENCH_DOCS:-1}
@@ -109,12 +110,7 @@ write_docs() {
 		echo "<!-- bench-xdp:end -->"
 	} >"$section"
 	[ -f "$file" ] || printf '# xdpgw benchmarks\n\nEach section is written by its suite (`make bench-SUITE`).\n' >"$file"
-	awk -v sec="$section" '
-		/^<!-- bench-xdp:begin/ { while ((getline l < sec) > 0) print l; skip = 1; done = 1; next }
-		/^<!-- bench-xdp:end -->/ { skip = 0; next }
-		!skip { print }
-		END { if (!done) { print ""; while ((getline l < sec) > 0) print l } }' "$file" \
-		>"$file.tmp" && mv "$file.tmp" "$file"
+	page_put_section "$file" xdp "$section"
 }
 
 [ "$BENCH_DOCS" = 1 ] && write_docs "$HERE/../../docs/benchmarks.md"
