@@ -972,6 +972,16 @@ static void health_mod_status(void *priv, json_t *out)
 	json_object_set_new(out, "encap_port", json_integer(hc_encap_port(h->encap)));
 }
 
+/* A backend's counter split by one label: NAME{service,backend,LABEL="A"} av, then "B" bv. */
+static void counter_pair(FILE *f, const char *name, const struct hc_item *it, const char *label,
+			 const char *a, uint64_t av, const char *b, uint64_t bv)
+{
+	fprintf(f, "%s{service=\"%s\",backend=\"%s\",%s=\"%s\"} %" PRIu64 "\n", name, it->t.service,
+		it->t.backend, label, a, av);
+	fprintf(f, "%s{service=\"%s\",backend=\"%s\",%s=\"%s\"} %" PRIu64 "\n", name, it->t.service,
+		it->t.backend, label, b, bv);
+}
+
 static void health_mod_metrics(void *priv, FILE *f)
 {
 	static const char *const states[] = { "unknown", "up", "down" };
@@ -994,30 +1004,18 @@ static void health_mod_metrics(void *priv, FILE *f)
 	for (size_t i = 0; i < h->n_items; i++) {
 		const struct hc_item *it = h->items[i];
 
-		if (!checked(it))
-			continue;
-		fprintf(f,
-			"xdpgw_l4_health_checks_total{service=\"%s\",backend=\"%s\",result=\"ok\"} "
-			"%" PRIu64 "\n"
-			"xdpgw_l4_health_checks_total{service=\"%s\",backend=\"%s\","
-			"result=\"fail\"} %" PRIu64 "\n",
-			it->t.service, it->t.backend, it->ok_total, it->t.service, it->t.backend,
-			it->fail_total);
+		if (checked(it))
+			counter_pair(f, "xdpgw_l4_health_checks_total", it, "result", "ok",
+				     it->ok_total, "fail", it->fail_total);
 	}
 	fprintf(f, "# HELP xdpgw_l4_health_transitions_total State changes per backend.\n"
 		   "# TYPE xdpgw_l4_health_transitions_total counter\n");
 	for (size_t i = 0; i < h->n_items; i++) {
 		const struct hc_item *it = h->items[i];
 
-		if (!checked(it))
-			continue;
-		fprintf(f,
-			"xdpgw_l4_health_transitions_total{service=\"%s\",backend=\"%s\",to=\"up\"} "
-			"%" PRIu64 "\n"
-			"xdpgw_l4_health_transitions_total{service=\"%s\",backend=\"%s\","
-			"to=\"down\"} %" PRIu64 "\n",
-			it->t.service, it->t.backend, it->went_up, it->t.service, it->t.backend,
-			it->went_down);
+		if (checked(it))
+			counter_pair(f, "xdpgw_l4_health_transitions_total", it, "to", "up",
+				     it->went_up, "down", it->went_down);
 	}
 	fprintf(f, "# HELP xdpgw_l4_health_last_latency_seconds Duration of the last check round.\n"
 		   "# TYPE xdpgw_l4_health_last_latency_seconds gauge\n");
