@@ -39,21 +39,7 @@ __attribute__((format(printf, 2, 3))) static int fail(struct cctx *c, const char
 /* Rejects fields the schema does not know (a typo must not be silently ignored). */
 static int check_fields(struct cctx *c, const char *path, const json_t *obj, const char *const *known)
 {
-	const char *key;
-	json_t *v;
-
-	if (!json_is_object(obj))
-		return fail(c, "%s: must be an object", path);
-	json_object_foreach((json_t *)obj, key, v) {
-		const char *const *k;
-
-		for (k = known; *k; k++)
-			if (!strcmp(*k, key))
-				break;
-		if (!*k)
-			return fail(c, "%s: unknown field \"%s\"", path, key);
-	}
-	return 0;
+	return gw_json_check_fields(obj, path, known, c->err, c->errlen);
 }
 
 static int get_u32(struct cctx *c, const char *path, const json_t *obj, const char *key,
@@ -478,6 +464,25 @@ static int compile_targets(struct cctx *c, const char *upath, const json_t *arr,
 	return ret;
 }
 
+/*
+ * The start of gateway.LIST[i], an object with a valid "name": checks it and its fields and
+ * leaves "gateway.LIST[NAME]" in path. Returns 0 or -EINVAL with the cause in c->err.
+ */
+static int named_entry(struct cctx *c, const char *list, size_t i, const json_t *obj,
+		       const char *const *fields, char *path, size_t pathlen)
+{
+	const json_t *name = json_object_get(obj, "name");
+
+	snprintf(path, pathlen, "gateway.%s[%zu]", list, i);
+	if (!json_is_object(obj))
+		return fail(c, "%s: must be an object", path);
+	if (!json_is_string(name) || !valid_name(json_string_value(name)))
+		return fail(c, "%s.name: must be 1-%d characters of A-Z a-z 0-9 . _ -", path,
+			    NAME_MAX_LEN);
+	snprintf(path, pathlen, "gateway.%s[%s]", list, json_string_value(name));
+	return check_fields(c, path, obj, fields);
+}
+
 static int compile_upstream(struct cctx *c, struct gw_config *cfg, const json_t *uj, size_t i)
 {
 	static const char *const fields[] = { "name", "algorithm", "hash_on", "hash_key", "targets",
@@ -492,14 +497,7 @@ static int compile_upstream(struct cctx *c, struct gw_config *cfg, const json_t 
 	size_t j;
 	int ret;
 
-	snprintf(path, sizeof(path), "gateway.upstreams[%zu]", i);
-	if (!json_is_object(uj))
-		return fail(c, "%s: must be an object", path);
-	if (!json_is_string(name) || !valid_name(json_string_value(name)))
-		return fail(c, "%s.name: must be 1-%d characters of A-Z a-z 0-9 . _ -", path,
-			    NAME_MAX_LEN);
-	snprintf(path, sizeof(path), "gateway.upstreams[%s]", json_string_value(name));
-	if ((ret = check_fields(c, path, uj, fields)))
+	if ((ret = named_entry(c, "upstreams", i, uj, fields, path, sizeof(path))))
 		return ret;
 	u->name = strdup(json_string_value(name));
 	u->idx = i;
@@ -768,14 +766,7 @@ static int compile_route(struct cctx *c, struct gw_config *cfg, const json_t *rj
 	size_t j;
 	int ret;
 
-	snprintf(path, sizeof(path), "gateway.routes[%zu]", i);
-	if (!json_is_object(rj))
-		return fail(c, "%s: must be an object", path);
-	if (!json_is_string(name) || !valid_name(json_string_value(name)))
-		return fail(c, "%s.name: must be 1-%d characters of A-Z a-z 0-9 . _ -", path,
-			    NAME_MAX_LEN);
-	snprintf(path, sizeof(path), "gateway.routes[%s]", json_string_value(name));
-	if ((ret = check_fields(c, path, rj, fields)))
+	if ((ret = named_entry(c, "routes", i, rj, fields, path, sizeof(path))))
 		return ret;
 	r->name = strdup(json_string_value(name));
 	r->idx = i;
