@@ -21,7 +21,7 @@ need_root health_l4
 [ -x "$BUILD/asan/gwd" ] && GWD=$BUILD/asan/gwd
 [ -x "$BUILD/asan/gwctl" ] && GWCTL=$BUILD/asan/gwctl
 UPSTREAM=$BUILD/tools/upstream
-[ -x "$UPSTREAM" ] || { t_fail setup "$UPSTREAM missing (make tools)"; exit 1; }
+need_tool "$UPSTREAM"
 topo_create l4 backends=3 || { t_fail setup "topology"; exit 1; }
 T=$(tmp_dir)
 FS=$(topo_bpffs lb1)

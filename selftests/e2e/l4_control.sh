@@ -13,7 +13,7 @@ t_init l4_control
 need_root l4_control
 
 TCPNAME=$BUILD/tools/tcpname
-[ -x "$TCPNAME" ] || { t_fail setup "$TCPNAME missing (make tools)"; exit 1; }
+need_tool "$TCPNAME"
 topo_create l4 backends=4 || { t_fail setup "topology"; exit 1; }
 T=$(tmp_dir)
 FS=$(topo_bpffs lb1)

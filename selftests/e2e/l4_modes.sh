@@ -11,7 +11,7 @@ t_init l4_modes
 need_root l4_modes
 
 TCPNAME=$BUILD/tools/tcpname
-[ -x "$TCPNAME" ] || { t_fail setup "$TCPNAME missing (make tools)"; exit 1; }
+need_tool "$TCPNAME"
 topo_create l4 backends=3 || { t_fail setup "topology"; exit 1; }
 T=$(tmp_dir)
 SOCK=$T/gwd.sock

@@ -17,7 +17,7 @@ need_root l4_ops
 [ -x "$BUILD/asan/gwd" ] && GWD=$BUILD/asan/gwd
 [ -x "$BUILD/asan/gwctl" ] && GWCTL=$BUILD/asan/gwctl
 TCPNAME=$BUILD/tools/tcpname
-[ -x "$TCPNAME" ] || { t_fail setup "$TCPNAME missing (make tools)"; exit 1; }
+need_tool "$TCPNAME"
 topo_create l4 backends=3 || { t_fail setup "topology"; exit 1; }
 T=$(tmp_dir)
 FS=$(topo_bpffs lb1)

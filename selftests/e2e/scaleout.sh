@@ -13,7 +13,7 @@ t_init scaleout
 need_root scaleout
 
 TCPNAME=$BUILD/tools/tcpname
-[ -x "$TCPNAME" ] || { t_fail setup "$TCPNAME missing (make tools)"; exit 1; }
+need_tool "$TCPNAME"
 topo_create ecmp backends=3 || { t_fail setup "topology"; exit 1; }
 T=$(tmp_dir)
 CLIENT=$(topo_addr client1 4)

@@ -53,6 +53,11 @@ need_root() {
 	fi
 }
 
+# need_tool PATH: fails the setup and exits unless the helper program PATH was built.
+need_tool() {
+	[ -x "$1" ] || { t_fail setup "$1 missing (make tools)"; exit 1; }
+}
+
 t_done() {
 	[ "$T_FAILED" -eq 0 ]
 }
