@@ -413,38 +413,33 @@ const struct gw_consumer *gw_consumer_at(const struct gw_consumers *cs, size_t i
 	return cs && i < cs->n ? &cs->v[i] : NULL;
 }
 
+/* Looks s[0..len) up in an index by id (or by username): the consumer, or NULL. */
+static const struct gw_consumer *find_str(const struct slot *t, size_t cap, uint64_t seed,
+					  const char *s, size_t len, bool username)
+{
+	for (size_t i = gw_hash64_seeded(seed, s, len) & (cap - 1); t[i].c; i = (i + 1) & (cap - 1)) {
+		const char *k = username ? t[i].c->username : t[i].c->id;
+
+		if (strlen(k) == len && !memcmp(k, s, len))
+			return t[i].c;
+	}
+	return NULL;
+}
+
 const struct gw_consumer *gw_consumer_by_id(const struct gw_consumers *cs, const char *id,
 					    size_t len)
 {
-	size_t i;
-
 	if (!cs || !cs->by_id)
 		return NULL;
-	for (i = gw_hash64_seeded(cs->seed, id, len) & (cs->cap_id - 1); cs->by_id[i].c;
-	     i = (i + 1) & (cs->cap_id - 1)) {
-		const char *cid = cs->by_id[i].c->id;
-
-		if (strlen(cid) == len && !memcmp(cid, id, len))
-			return cs->by_id[i].c;
-	}
-	return NULL;
+	return find_str(cs->by_id, cs->cap_id, cs->seed, id, len, false);
 }
 
 const struct gw_consumer *gw_consumer_by_username(const struct gw_consumers *cs,
 						  const char *user, size_t len)
 {
-	size_t i;
-
 	if (!cs || !cs->by_user)
 		return NULL;
-	for (i = gw_hash64_seeded(cs->seed, user, len) & (cs->cap_user - 1); cs->by_user[i].c;
-	     i = (i + 1) & (cs->cap_user - 1)) {
-		const char *u = cs->by_user[i].c->username;
-
-		if (strlen(u) == len && !memcmp(u, user, len))
-			return cs->by_user[i].c;
-	}
-	return NULL;
+	return find_str(cs->by_user, cs->cap_user, cs->seed, user, len, true);
 }
 
 const struct gw_consumer *gw_consumer_by_key(const struct gw_consumers *cs,
