@@ -6,6 +6,7 @@
  */
 /* Paths and names in messages are bounded on purpose; truncation is fine there. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,32 @@ static void label(FILE *out, const char *s)
 	}
 }
 
+/* The uint64_t counter at byte offset field of a target's per-worker slots, summed. */
+static uint64_t slot_sum(const struct gw_target *t, size_t field)
+{
+	uint64_t r = 0;
+
+	for (int s = 0; s < GW_MAX_SLOTS; s++)
+		r += GW_CTR_GET(*(const uint64_t *)((const char *)&t->st->slot[s] + field));
+	return r;
+}
+
+/* The counter family name (HELP help): per target of each upstream, slot_sum(field). */
+static void target_counter(FILE *out, const struct gw_config *cfg, const char *name,
+			   const char *help, size_t field)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (size_t i = 0; cfg && i < cfg->nupstreams; i++)
+		for (size_t j = 0; j < cfg->upstreams[i].ntargets; j++) {
+			const struct gw_target *t = &cfg->upstreams[i].targets[j];
+
+			fprintf(out, "%s{upstream=\"", name);
+			label(out, cfg->upstreams[i].name);
+			fprintf(out, "\",target=\"%s\"} %llu\n", t->addr,
+				(unsigned long long)slot_sum(t, field));
+		}
+}
+
 static void write_hist(FILE *out, const char *name, const char *route, const uint64_t *hist,
 		       uint64_t sum_us)
 {
@@ -373,7 +400,7 @@ static void panic_metrics(const struct gw_config *cfg, FILE *out)
 /* max_conns: the cap, the picks that found a target at it, the requests turned away. */
 static void conn_limit_metrics(const struct gw_config *cfg, FILE *out)
 {
-	size_t i, j;
+	size_t i;
 
 	fputs("# HELP xdpgw_gateway_upstream_max_conns Calls in progress allowed per target (0: no "
 	      "cap).\n"
@@ -383,20 +410,9 @@ static void conn_limit_metrics(const struct gw_config *cfg, FILE *out)
 		label(out, cfg->upstreams[i].name);
 		fprintf(out, "\"} %u\n", cfg->upstreams[i].max_conns);
 	}
-	fputs("# HELP xdpgw_gateway_upstream_target_conn_limit_total Picks that passed the target "
-	      "over because it was at max_conns.\n"
-	      "# TYPE xdpgw_gateway_upstream_target_conn_limit_total counter\n", out);
-	for (i = 0; cfg && i < cfg->nupstreams; i++)
-		for (j = 0; j < cfg->upstreams[i].ntargets; j++) {
-			const struct gw_target *t = &cfg->upstreams[i].targets[j];
-			uint64_t r = 0;
-
-			for (int s = 0; s < GW_MAX_SLOTS; s++)
-				r += GW_CTR_GET(t->st->slot[s].conn_limit);
-			fputs("xdpgw_gateway_upstream_target_conn_limit_total{upstream=\"", out);
-			label(out, cfg->upstreams[i].name);
-			fprintf(out, "\",target=\"%s\"} %llu\n", t->addr, (unsigned long long)r);
-		}
+	target_counter(out, cfg, "xdpgw_gateway_upstream_target_conn_limit_total",
+		       "Picks that passed the target over because it was at max_conns.",
+		       offsetof(struct gw_tstate_slot, conn_limit));
 	fputs("# HELP xdpgw_gateway_upstream_busy_total Requests (and aggregation parts) answered "
 	      "503 because every target was at max_conns.\n"
 	      "# TYPE xdpgw_gateway_upstream_busy_total counter\n", out);
@@ -509,32 +525,11 @@ void gw_metrics_write(struct gw_server *srv, FILE *out)
 			fprintf(out, "\",target=\"%s\"} %d\n", t->addr,
 				gw_target_usable(t, gw_now_ms()) ? 1 : 0);
 		}
-	fputs("# HELP xdpgw_gateway_upstream_target_requests_total Upstream calls per target.\n"
-	      "# TYPE xdpgw_gateway_upstream_target_requests_total counter\n", out);
-	for (i = 0; cfg && i < cfg->nupstreams; i++)
-		for (j = 0; j < cfg->upstreams[i].ntargets; j++) {
-			const struct gw_target *t = &cfg->upstreams[i].targets[j];
-			uint64_t r = 0;
-
-			for (int s = 0; s < GW_MAX_SLOTS; s++)
-				r += GW_CTR_GET(t->st->slot[s].requests);
-			fputs("xdpgw_gateway_upstream_target_requests_total{upstream=\"", out);
-			label(out, cfg->upstreams[i].name);
-			fprintf(out, "\",target=\"%s\"} %llu\n", t->addr, (unsigned long long)r);
-		}
-	fputs("# HELP xdpgw_gateway_upstream_target_failures_total Failed upstream calls per target.\n"
-	      "# TYPE xdpgw_gateway_upstream_target_failures_total counter\n", out);
-	for (i = 0; cfg && i < cfg->nupstreams; i++)
-		for (j = 0; j < cfg->upstreams[i].ntargets; j++) {
-			const struct gw_target *t = &cfg->upstreams[i].targets[j];
-			uint64_t r = 0;
-
-			for (int s = 0; s < GW_MAX_SLOTS; s++)
-				r += GW_CTR_GET(t->st->slot[s].failures);
-			fputs("xdpgw_gateway_upstream_target_failures_total{upstream=\"", out);
-			label(out, cfg->upstreams[i].name);
-			fprintf(out, "\",target=\"%s\"} %llu\n", t->addr, (unsigned long long)r);
-		}
+	target_counter(out, cfg, "xdpgw_gateway_upstream_target_requests_total",
+		       "Upstream calls per target.", offsetof(struct gw_tstate_slot, requests));
+	target_counter(out, cfg, "xdpgw_gateway_upstream_target_failures_total",
+		       "Failed upstream calls per target.",
+		       offsetof(struct gw_tstate_slot, failures));
 	fputs("# HELP xdpgw_gateway_upstream_retries_total Failed calls to a target that were tried "
 	      "again (the same target on a new connection for a stale keep-alive one, else another "
 	      "target), by reason.\n"
@@ -544,10 +539,9 @@ void gw_metrics_write(struct gw_server *srv, FILE *out)
 			const struct gw_target *t = &cfg->upstreams[i].targets[j];
 
 			for (int k = 0; k < GW_RETRY_REASONS; k++) {
-				uint64_t r = 0;
+				uint64_t r = slot_sum(t, offsetof(struct gw_tstate_slot, retries) +
+								 k * sizeof(uint64_t));
 
-				for (int s = 0; s < GW_MAX_SLOTS; s++)
-					r += GW_CTR_GET(t->st->slot[s].retries[k]);
 				if (!r)
 					continue;
 				fputs("xdpgw_gateway_upstream_retries_total{upstream=\"", out);
@@ -600,10 +594,9 @@ json_t *gw_server_upstream_status(struct gw_server *srv)
 			if (gw_upstream_panic(&cfg->upstreams[i], now))
 				json_object_set_new(o, "panic", json_true());
 			if (cfg->upstreams[i].max_conns) {
-				uint64_t hits = 0;
+				uint64_t hits =
+					slot_sum(t, offsetof(struct gw_tstate_slot, conn_limit));
 
-				for (int s = 0; s < GW_MAX_SLOTS; s++)
-					hits += GW_CTR_GET(t->st->slot[s].conn_limit);
 				json_object_set_new(o, "max_conns",
 						    json_integer(cfg->upstreams[i].max_conns));
 				json_object_set_new(o, "conn_limit_hits", json_integer(hits));
