@@ -279,6 +279,16 @@ int main(int argc, char **argv)
 		return 1;
 	if (i < 0)
 		return cli_error("unknown object '%s' (try 'gwctl help')", argv[0]);
+	/* Arguments end up as JSON strings, which must be UTF-8: jansson refuses others, and a
+	 * field left out of a change changes something else (a purge of one path purges all). An
+	 * apply's FILE is a path, not a value. */
+	for (int a = 1; a < argc && objects[i] != &obj_apply; a++) {
+		json_t *t = json_string(argv[a]);
+
+		if (!t)
+			return cli_error("%s: argument %d is not valid UTF-8", objects[i]->name, a);
+		json_decref(t);
+	}
 	record_cmdline(argc, argv);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	ret = run_object(objects[i], argc - 1, argv + 1);

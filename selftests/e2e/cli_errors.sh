@@ -82,6 +82,10 @@ bad lookup_no_port "lookup: the client needs a port: 198.18.0.10:PORT" lookup we
 bad lookup_dport_fixed "lookup: service 'web' takes port 80 only (dport is for a service on all ports)" \
 	lookup web 198.18.0.10:1234 dport 81
 bad apply_no_file "apply: missing -f FILE" apply
+# Arguments become JSON strings: one that is not UTF-8 must be refused, not dropped (a purge of
+# one path would purge the whole route's cache, a rewrite would be left out of the route).
+bad arg_not_utf8 "cache: argument 3 is not valid UTF-8" cache purge r $'/\xff'
+bad arg_not_utf8_route "route: argument 7 is not valid UTF-8" route add r / upstream u rewrite-prefix $'/\xc3'
 bad route_show_unknown "route 'nosuch' not found" route show nosuch
 bad upstream_show_unknown "upstream 'nosuch' not found" upstream show nosuch
 
