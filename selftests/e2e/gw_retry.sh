@@ -73,7 +73,7 @@ codes() {
 }
 # stat PORT FIELD: a field of a test upstream's /_stats.
 stat() {
-	gcurl "http://127.0.0.1:$1/_stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"
+	gcurl "http://127.0.0.1:$1/_stats" | jq -r ".$2"
 }
 # retries UPSTREAM TARGET REASON: the retry counter (0 when absent).
 retries() {

@@ -78,8 +78,7 @@ u1=$(gw_names /hash 10 -H 'X-User: alice')
 u2=$(gw_names /hash 10 -H 'X-User: bob')
 check hash_sticky_alice sh -c "echo '$u1' | grep -Eq '^[abc]=10 $'"
 check hash_sticky_bob sh -c "echo '$u2' | grep -Eq '^[abc]=10 $'"
-spread=$(for u in $(seq 1 30); do gcurl -H "X-User: user$u" http://127.0.0.1:8080/hash; done | python3 -c "import json,sys
-for l in sys.stdin: print(json.loads(l)['name'])" | sort -u | wc -l)
+spread=$(for u in $(seq 1 30); do gcurl -H "X-User: user$u" http://127.0.0.1:8080/hash; done | jq -r .name | sort -u | wc -l)
 check_eq hash_spreads "$spread" 3
 p=$(gw_names /p2c 60)
 check p2c_uses_all sh -c "echo '$p' | grep -q 'a=' && echo '$p' | grep -q 'b=' && echo '$p' | grep -q 'c='"

@@ -60,8 +60,7 @@ gw_names() {
 	shift 2
 	local urls=()
 	for i in $(seq 1 "$n"); do urls+=("http://127.0.0.1:8080$path"); done
-	gcurl "$@" "${urls[@]}" | python3 -c "import json,sys
-for l in sys.stdin: print(json.loads(l)['name'])" | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' '
+	gcurl "$@" "${urls[@]}" | jq -r .name | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' '
 }
 
 # gwd_start CONFIG_FILE PORT: starts gwd (gateway module) in "g" with private socket, state and
