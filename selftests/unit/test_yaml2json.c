@@ -68,6 +68,10 @@ TEST(refusals)
 	/* JSON has no infinity: a float that overflows is an error that says so, not an empty one. */
 	refused_with("a:\n  b: 1e999\n", "2:6: number out of range: 1e999");
 	refused_with("- -1e400\n", "1:3: number out of range: -1e400");
+	/* A NUL in a string (the "\0" escape) could be applied and saved, but never read back:
+	 * the state file would then be refused as corrupt at the next start. */
+	refused_with("a: \"u\\0x\"\n", "1:4: strings can not contain NUL characters (\\0)");
+	refused_with("\"k\\0\": 1\n", "1:1: strings can not contain NUL characters (\\0)");
 }
 
 TEST(depth_limit)

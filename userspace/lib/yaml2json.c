@@ -50,6 +50,11 @@ static bool all_digits(const char *s, size_t i)
 	return true;
 }
 
+static bool has_nul(const yaml_event_t *ev)
+{
+	return strlen((const char *)ev->data.scalar.value) != ev->data.scalar.length;
+}
+
 /* YAML 1.2 core schema for plain scalars; anything else is a string. */
 static json_t *plain_scalar(const char *s)
 {
@@ -98,6 +103,11 @@ static json_t *build_mapping(struct y2j *y, int depth)
 		}
 		if (ev.type != YAML_SCALAR_EVENT) {
 			fail(y, &ev.start_mark, "mapping keys must be plain strings%s", "");
+			yaml_event_delete(&ev);
+			goto err;
+		}
+		if (has_nul(&ev)) {
+			fail(y, &ev.start_mark, "strings can not contain NUL characters (\\0)%s", "");
 			yaml_event_delete(&ev);
 			goto err;
 		}
@@ -172,6 +182,13 @@ static json_t *build_node(struct y2j *y, yaml_event_t *ev, int depth)
 	case YAML_SCALAR_EVENT:
 		if (ev->data.scalar.anchor)
 			break;
+		/* JSON text with \u0000 is refused on reading (the state file, the admin API):
+		 * such a string could be applied and saved, and never loaded again. */
+		if (has_nul(ev)) {
+			fail(y, &ev->start_mark, "strings can not contain NUL characters (\\0)%s",
+			     "");
+			return NULL;
+		}
 		if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag) {
 			json_t *v = plain_scalar((const char *)ev->data.scalar.value);
 
