@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -159,6 +160,36 @@ TEST(failed_save_keeps_old)
 	snprintf(want, sizeof(want), "cannot save state file %s: Is a directory", path);
 	ASSERT_STREQ(err, want);
 	rmdir(tmp);
+	if (ASSERT_OK(state_load(path, &got, &gen, err, sizeof(err)))) {
+		ASSERT_TRUE(json_equal(got, a));
+		ASSERT_EQ(gen, 1);
+	}
+	json_decref(got);
+	json_decref(a);
+	json_decref(b);
+	teardown();
+}
+
+/* What state_load would refuse (over 64 MiB) is never saved: the old file stays loadable. */
+TEST(oversize_not_saved)
+{
+	size_t big = (64u << 20) + 1;
+	char *s = malloc(big + 1), err[512], want[256];
+	json_t *a = json_pack("{s:{}}", "l4"), *b, *got = NULL;
+	uint64_t gen;
+
+	if (!ASSERT_NOT_NULL(s))
+		return;
+	memset(s, 'x', big);
+	s[big] = '\0';
+	b = json_pack("{s:{s:s}}", "gateway", "access_log", s);
+	free(s);
+	setup();
+	ASSERT_OK(state_save(path, a, 1, err, sizeof(err)));
+	ASSERT_EQ(state_save(path, b, 2, err, sizeof(err)), -EFBIG);
+	snprintf(want, sizeof(want), "cannot save state file %s: the configuration would take "
+		 "more than 64 MiB", path);
+	ASSERT_STREQ(err, want);
 	if (ASSERT_OK(state_load(path, &got, &gen, err, sizeof(err)))) {
 		ASSERT_TRUE(json_equal(got, a));
 		ASSERT_EQ(gen, 1);

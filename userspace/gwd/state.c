@@ -134,6 +134,13 @@ int state_save(const char *path, const json_t *doc, uint64_t generation, char *e
 		snprintf(err, errlen, "cannot save state file %s: out of memory", path);
 		return -ENOMEM;
 	}
+	/* state_load refuses a larger file: saving it would leave a gwd that can not restart. */
+	if (strlen(text) + 1 > STATE_MAX_SIZE) {
+		snprintf(err, errlen, "cannot save state file %s: the configuration would take "
+			 "more than 64 MiB", path);
+		free(text);
+		return -EFBIG;
+	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		ret = -errno;
