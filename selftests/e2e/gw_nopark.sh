@@ -11,9 +11,6 @@ t_init gw_nopark
 need_root nopark
 
 gw_ns || { t_fail setup "namespace"; exit 1; }
-# Requests held 10 s by the upstream: they are in progress for as long as the count from /proc
-# takes on a loaded machine; the clients are then killed (the upstream sees them abort).
-gw_upstream slow 9001 --delay-ms 10000 || t_fail setup "upstream slow"
 
 # in_epoll PID PORT: how many of PID's sockets accepted on PORT are in one of its epoll sets.
 in_epoll() {
@@ -26,7 +23,9 @@ in_epoll() {
 		sort -u | comm -12 - <(echo "$tfds") | wc -l
 }
 # parked_during_slow_requests NAME PARK_CONFIG ENV PORT: starts a gateway, holds 3 requests
-# in progress, prints how many of their client sockets stay registered, stops it.
+# in progress, prints how many of their client sockets stay registered, stops it. An upstream
+# of its own holds the requests 10 s, longer than the count from /proc takes on a loaded
+# machine; once counted, it stops: the requests end at once (502), and so can the gateway.
 parked_during_slow_requests() {
 	local name=$1 park=$2 env=$3 port=$4 pids=() n
 	cat >"$GW_TMP/$name.yaml" <<Y
@@ -37,9 +36,11 @@ gateway:
   upstreams: [{name: slow, targets: [{addr: "127.0.0.1:9001"}]}]
   routes: [{name: slow, path: /, upstream: slow}]
 Y
+	gw_upstream "slow-$name" 9001 --delay-ms 10000 || { echo "no upstream"; return; }
+	local up=$UP_PID
 	bg_start g "$GW_TMP/$name.log" env $env "$GW_TOOLS/gwgate" -c "$GW_TMP/$name.yaml"
 	local gw=$BG_PID
-	wait_listen g "$port" || { echo "no listener"; return; }
+	wait_listen g "$port" || { echo "no listener"; bg_stop "$up"; return; }
 	for i in 1 2 3; do
 		ip netns exec "$(ns g)" curl -s -o /dev/null --max-time 15 "http://127.0.0.1:$port/" &
 		pids+=($!)
@@ -53,8 +54,8 @@ Y
 	fi
 	# still in progress when counted, or the count says nothing
 	for i in "${pids[@]}"; do kill -0 "$i" 2>/dev/null || n="requests over before the count"; done
-	kill "${pids[@]}" 2>/dev/null
-	wait "${pids[@]}" 2>/dev/null
+	bg_stop "$up"
+	wait "${pids[@]}"
 	bg_stop "$gw"
 	echo "$n"
 }
