@@ -104,6 +104,8 @@ static __always_inline void ct_insert(struct packet *pkt, const struct xg_vip *v
 		count_info(pkt, XG_R_CT_INSERT_FAILED);
 		return;
 	}
+	/* the LRU evicts without telling: inserts minus entries (and flushes) estimate it */
+	count_info(pkt, XG_R_CT_INSERT);
 	if (!ct.flags)
 		backend_active_add(id, 1);
 }

@@ -188,8 +188,9 @@ static __always_inline __u32 select_persistent(struct packet *pkt, const struct 
 	}
 	fresh.backend_id = select_backend(pkt, vip, seed);
 	fresh.last_seen_ns = now;
-	if (fresh.backend_id != XG_BACKEND_NONE)
-		bpf_map_update_elem(&lb_persist, &key, &fresh, BPF_ANY);
+	if (fresh.backend_id != XG_BACKEND_NONE &&
+	    !bpf_map_update_elem(&lb_persist, &key, &fresh, BPF_ANY) && !pv)
+		count_info(pkt, XG_R_PERSIST_INSERT);
 	return fresh.backend_id;
 }
 

@@ -70,7 +70,13 @@ static void show_balancer(struct lbmap *m)
 		c.backends++;
 		c.up += strcmp(cli_backend_state(&b), "up") == 0;
 	}
-	lbmap_ct_foreach(m, count_flow, &c);
+	struct lbmap_evictions ev;
+	bool have_ev = lbmap_evictions(m, &ev) == 0;
+
+	if (have_ev)
+		c.flows = ev.ct_entries;
+	else
+		lbmap_ct_foreach(m, count_flow, &c);
 	print_bool(PRINT_JSON, "loaded", NULL, true);
 	print_text("links\n");
 	open_json_array("links");
@@ -85,12 +91,21 @@ static void show_balancer(struct lbmap *m)
 	print_u64(PRINT_ANY, "max_backends", " of %llu", m->max_backends);
 	print_u64(PRINT_ANY, "backends_up", " (%llu up)\n", c.up);
 	print_u64(PRINT_ANY, "flows", "conntrack  %llu flows", c.flows);
-	print_u64(PRINT_ANY, "conntrack_size", " (table of %llu)\n",
+	print_u64(PRINT_ANY, "conntrack_size", " (table of %llu)",
 		  m->max_entries[LBMAP_CONNTRACK]);
+	/* LRU evictions are not reported by the kernel: inserts - flushed - entries */
+	if (have_ev)
+		print_u64(PRINT_ANY, "conntrack_evicted", ", ~%llu evicted", ev.ct_evicted);
+	print_text("\n");
 	close_json_object();
 	open_json_object("maps");
-	print_u64(PRINT_ANY, "persist_size", "persist    table of %llu\n",
+	if (have_ev)
+		print_u64(PRINT_ANY, "persist_entries", "persist    %llu clients", ev.persist_entries);
+	print_u64(PRINT_ANY, "persist_size", have_ev ? " (table of %llu)" : "persist    table of %llu",
 		  m->max_entries[LBMAP_PERSIST]);
+	if (have_ev)
+		print_u64(PRINT_ANY, "persist_evicted", ", ~%llu evicted", ev.persist_evicted);
+	print_text("\n");
 	print_u64(PRINT_ANY, "cpus", "cpus       %llu\n", m->ncpus);
 	print_u64(PRINT_ANY, "memory_bytes", "memory     ~%llu bytes in maps (estimate)\n",
 		  lbmap_memory_estimate(m->max_vips, m->max_backends,

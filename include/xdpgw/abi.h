@@ -346,7 +346,11 @@ enum xg_reason_kind {
 	X(CT_INSERT_FAILED, "ct-insert-failed", XG_RK_INFO) /* map update failed */              \
 	X(CT_RESELECT, "ct-reselect", XG_RK_INFO)	/* flow's backend down/gone/stale: moved */ \
 	X(CT_CLOSE, "ct-close", XG_RK_INFO)		/* FIN/RST: flow counted out of active */  \
-	X(PERSIST_HIT, "persist-hit", XG_RK_INFO)	/* persistence kept the client's backend */
+	X(PERSIST_HIT, "persist-hit", XG_RK_INFO)	/* persistence kept the client's backend */ \
+	X(CT_INSERT, "ct-insert", XG_RK_INFO)		/* new flow stored in lb_conntrack */      \
+	X(PERSIST_INSERT, "persist-insert", XG_RK_INFO)	/* new client stored in lb_persist */      \
+	X(CT_FLUSHED, "ct-flushed", XG_RK_INFO)		/* entries flushed (userspace counts them) */ \
+	X(PERSIST_FLUSHED, "persist-flushed", XG_RK_INFO) /* same for lb_persist */
 
 #define XG_REASON_ENUM_(id, name, kind) XG_R_##id,
 enum xg_reason {

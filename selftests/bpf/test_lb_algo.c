@@ -3,7 +3,7 @@
  * Algorithms through the datapath: 100,000 random flows over weighted backends land within
  * 2% of each weight share (maglev, sh, rr, lc); maglev disruption on removing a backend;
  * persistence; the new-flow insert limit; FIN/RST and the lc active counts and their resync;
- * UDP idle timeout.
+ * UDP idle timeout; LRU evictions of full tables estimated from the insert counters.
  */
 #include <arpa/inet.h>
 #include <linux/bpf.h>
@@ -28,11 +28,12 @@ struct algo_setup {
 	int n;
 };
 
-static bool setup(struct algo_setup *s, uint8_t algo, uint8_t proto, const uint16_t *weights,
-		  int n, uint32_t persist)
+static bool setup_sized(struct algo_setup *s, uint8_t algo, uint8_t proto,
+			const uint16_t *weights, int n, uint32_t persist, uint32_t ct_entries,
+			uint32_t persist_entries)
 {
-	struct lb_opts opts = { .max_vips = 16, .max_backends = 64, .ct_entries = 1 << 18,
-				.persist_entries = 1 << 12 };
+	struct lb_opts opts = { .max_vips = 16, .max_backends = 64, .ct_entries = ct_entries,
+				.persist_entries = persist_entries };
 	char addr[32];
 
 	memset(s, 0, sizeof(*s));
@@ -49,6 +50,12 @@ static bool setup(struct algo_setup *s, uint8_t algo, uint8_t proto, const uint1
 	}
 	s->n = n;
 	return true;
+}
+
+static bool setup(struct algo_setup *s, uint8_t algo, uint8_t proto, const uint16_t *weights,
+		  int n, uint32_t persist)
+{
+	return setup_sized(s, algo, proto, weights, n, persist, 1 << 18, 1 << 12);
 }
 
 /* Sends flow (src, sport) with flags; returns the backend index, -1 if not forwarded. */
@@ -355,6 +362,74 @@ TEST(tcp_idle_flow_keeps_backend)
 		goto out;
 	for (int i = 0; i < 3; i++)
 		ASSERT_EQ(send_flow(&s, client, 6001, 6, 0x10), first);
+out:
+	lbt_teardown(&s.t);
+}
+
+/*
+ * Tables far smaller than the flows: the kernel's LRU evicts without telling, the datapath
+ * counts inserts (not hits), flushes are counted apart, and inserts - flushed - entries
+ * gives the evictions (exact here: one thread, so no two CPUs insert the same flow).
+ */
+TEST(lru_evictions_estimated)
+{
+	enum { CT = 1024, PERSIST = 512, FEW = 100, MANY = 5000 };
+	static const uint16_t w[2] = { 1, 1 };
+	struct algo_setup s;
+	struct lbmap_evictions ev;
+	uint64_t flushed;
+	uint32_t pvip, pbe;
+
+	srand(11);
+	if (!setup_sized(&s, XG_ALGO_MAGLEV, 6, w, 2, 0, CT, PERSIST))
+		goto out;
+	if (!ASSERT_OK(lbt_vip(&s.t, "sticky", "198.18.100.2", 80, 6, XG_ALGO_RR, XG_FWD_IPIP, 60,
+			       &pvip)) ||
+	    !ASSERT_OK(lbt_backend(&s.t, pvip, "198.19.1.1", 1, NULL, &pbe)))
+		goto out;
+	for (int round = 0; round < 2; round++)	/* the second round only hits */
+		for (int i = 0; i < FEW; i++)
+			if (!ASSERT_GE(send_flow(&s, htonl(0xc6120000u + i), 1000, 6, 0x02), 0))
+				goto out;
+	if (!ASSERT_OK(lbmap_evictions(s.t.m, &ev)))
+		goto out;
+	ASSERT_EQ(ev.ct_inserts, FEW);
+	ASSERT_EQ(ev.ct_entries, FEW);
+	ASSERT_EQ(ev.ct_evicted, 0);
+	/* a flush is not an eviction */
+	if (!ASSERT_OK(lbmap_ct_flush(s.t.m, XG_VIP_NONE, &flushed)) || !ASSERT_EQ(flushed, FEW) ||
+	    !ASSERT_OK(lbmap_evictions(s.t.m, &ev)))
+		goto out;
+	ASSERT_EQ(ev.ct_entries, 0);
+	ASSERT_EQ(ev.ct_evicted, 0);
+	for (int i = 0; i < MANY; i++)
+		if (!ASSERT_GE(send_flow(&s, random_client(), (uint16_t)(1024 + i), 6, 0x02), 0))
+			goto out;
+	if (!ASSERT_OK(lbmap_evictions(s.t.m, &ev)))
+		goto out;
+	ASSERT_EQ(ev.ct_inserts, FEW + MANY);
+	ASSERT_LE(ev.ct_entries, CT);
+	ASSERT_EQ(ev.ct_evicted, MANY - ev.ct_entries);
+	ASSERT_GE(ev.ct_evicted, MANY - CT);
+	/* persistence: one entry per client; a full table evicts too */
+	for (int i = 0; i < MANY; i++) {
+		char a[INET_ADDRSTRLEN];
+		struct in_addr in = { .s_addr = htonl(0xc6130000u + i) };
+		struct lbt_flow f = { .family = 4, .src = a, .dst = "198.18.100.2", .proto = 6,
+				      .sport = 2000, .dport = 80, .tcp_flags = 0x02 };
+		struct pkt pin, pout;
+
+		inet_ntop(AF_INET, &in, a, sizeof(a));
+		lbt_frame(&f, &pin);
+		if (!ASSERT_EQ(lbt_run(&s.t, &pin, &pout), XDP_TX))
+			goto out;
+	}
+	if (!ASSERT_OK(lbmap_evictions(s.t.m, &ev)))
+		goto out;
+	ASSERT_EQ(ev.persist_inserts, MANY);
+	ASSERT_LE(ev.persist_entries, PERSIST);
+	ASSERT_EQ(ev.persist_evicted, MANY - ev.persist_entries);
+	ASSERT_GE(ev.persist_evicted, MANY - PERSIST);
 out:
 	lbt_teardown(&s.t);
 }

@@ -447,7 +447,7 @@ TEST(iterators_and_action_totals)
 	ASSERT_EQ(act[XG_RK_TX].packets, 1);
 	ASSERT_EQ(act[XG_RK_PASS].packets, 1);
 	ASSERT_EQ(act[XG_RK_DROP].packets, 0);
-	ASSERT_EQ(act[XG_RK_INFO].packets, 1);		/* ct-miss */
+	ASSERT_EQ(act[XG_RK_INFO].packets, 2);		/* ct-miss, ct-insert */
 	ASSERT_OK(lbmap_stats_reset(t.m));
 	ASSERT_OK(lbmap_stats_actions(t.m, act));
 	ASSERT_EQ(act[XG_RK_TX].packets, 0);

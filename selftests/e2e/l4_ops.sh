@@ -102,6 +102,10 @@ check_eq stats_rate_idle "$(G -j stats web --rate | jq '.services[0].new_flows_p
 # ---- lookup predicts what real connections get ----
 check conntrack_flush_web G conntrack flush web
 check_eq conntrack_flushed "$(G -j conntrack show web | jq length)" 0
+# thousands of flows inserted, then flushed, in a table far from full: nothing evicted (a
+# flush not counted apart would show here as evictions)
+check_eq flush_is_not_eviction "$(G -j status | jq -c '[.balancer.counts.conntrack_evicted, .balancer.maps.persist_evicted, (.balancer.counts.flows < 100)]')" "[0,0,true]"
+check_eq flush_counted "$(G -j stats | jq -c '[.reasons[] | select(.name == "ct-insert" or .name == "ct-flushed") | .packets] | [.[1] > 0, .[0] >= .[1]]')" "[true,true]"
 wrong=""
 for p in $(seq 41000 41019); do
 	want=$(name_of "$(G -j lookup web "$CLIENT:$p" | jq -r .backend)")

@@ -551,12 +551,13 @@ static uint32_t select_new(const struct lbm_config *c, const struct lbm_state *s
 	struct xg_persist_key pk = { .src = flow->src, .vip_id = s->vip.id, .family = flow->family };
 	struct xg_persist_value pv;
 	const struct xg_backend *be;
+	bool found;
 	uint32_t id;
 
 	if (!s->vip.persist_sec)
 		return select_backend(c, st, s, flow, r);
-	if (st->persist_get(st->ctx, &pk, &pv) &&
-	    st->now_ns - pv.last_seen_ns < (uint64_t)s->vip.persist_sec * 1000000000ull) {
+	found = st->persist_get(st->ctx, &pk, &pv);
+	if (found && st->now_ns - pv.last_seen_ns < (uint64_t)s->vip.persist_sec * 1000000000ull) {
 		be = backend(c, pv.backend_id);
 		if (be && takes_new(be, s->vip.id)) {
 			r->info[XG_R_PERSIST_HIT] = 1;
@@ -569,6 +570,8 @@ static uint32_t select_new(const struct lbm_config *c, const struct lbm_state *s
 	if (id != XG_BACKEND_NONE) {
 		r->persist_written = true;
 		r->persist_backend = id;
+		if (!found)
+			r->info[XG_R_PERSIST_INSERT] = 1;
 	}
 	return id;
 }
@@ -595,6 +598,7 @@ static uint32_t conntrack(const struct lbm_config *c, const struct lbm_state *st
 			return id;
 		r->new_flow = true;
 		r->ct_written = true;
+		r->info[XG_R_CT_INSERT] = 1;
 		r->ct_after = (struct xg_ct_value){ .backend_id = id, .vip_id = vid,
 						    .flags = fin_or_rst(f) ? XG_CT_F_FIN : 0 };
 		if (!r->ct_after.flags)

@@ -1275,6 +1275,26 @@ static int collect_key(const void *k, const void *v, void *ctx)
 	return 0;
 }
 
+/*
+ * Adds n to a reason counter that only userspace writes (the flushes): the datapath never
+ * touches it, so reading and writing the per-CPU values back loses nothing.
+ */
+static int stat_add(struct lbmap *m, uint32_t reason, uint64_t n)
+{
+	struct xg_counter *v = calloc(m->ncpus, sizeof(*v));
+	int err;
+
+	if (!v)
+		return -ENOMEM;
+	err = map_get(m, LBMAP_STATS, &reason, v);
+	if (!err) {
+		v[0].packets += n;
+		err = map_put(m, LBMAP_STATS, &reason, v);
+	}
+	free(v);
+	return err;
+}
+
 static int flush_keys(struct lbmap *m, enum lbmap_id map, struct key_list *l, size_t vsize,
 		      uint64_t *flushed)
 {
@@ -1288,9 +1308,45 @@ static int flush_keys(struct lbmap *m, enum lbmap_id map, struct key_list *l, si
 		if (bpf_map_delete_elem(m->fd[map], (char *)l->keys + i * l->ksize) == 0)
 			done++;
 	free(l->keys);
+	if (done) {
+		/* counted so that the eviction estimate does not take them for evictions */
+		int e = stat_add(m, map == LBMAP_CONNTRACK ? XG_R_CT_FLUSHED : XG_R_PERSIST_FLUSHED,
+				 done);
+
+		err = err ?: e;
+	}
 	if (flushed)
 		*flushed = done;
 	return err;
+}
+
+static int count_one(const void *k, const void *v, void *ctx)
+{
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+int lbmap_evictions(struct lbmap *m, struct lbmap_evictions *out)
+{
+	struct xg_counter r[XG_R_MAX];
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = lbmap_stats_reasons(m, r) ?:
+	      hash_foreach(m->fd[LBMAP_CONNTRACK], sizeof(struct xg_flow_key),
+			   sizeof(struct xg_ct_value), count_one, &out->ct_entries) ?:
+	      hash_foreach(m->fd[LBMAP_PERSIST], sizeof(struct xg_persist_key),
+			   sizeof(struct xg_persist_value), count_one, &out->persist_entries);
+	if (err)
+		return err;
+	out->ct_inserts = r[XG_R_CT_INSERT].packets;
+	out->persist_inserts = r[XG_R_PERSIST_INSERT].packets;
+	if (out->ct_inserts > r[XG_R_CT_FLUSHED].packets + out->ct_entries)
+		out->ct_evicted = out->ct_inserts - r[XG_R_CT_FLUSHED].packets - out->ct_entries;
+	if (out->persist_inserts > r[XG_R_PERSIST_FLUSHED].packets + out->persist_entries)
+		out->persist_evicted = out->persist_inserts - r[XG_R_PERSIST_FLUSHED].packets -
+				       out->persist_entries;
+	return 0;
 }
 
 int lbmap_ct_flush(struct lbmap *m, uint32_t vip_id, uint64_t *flushed)

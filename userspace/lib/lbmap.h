@@ -220,6 +220,20 @@ int lbmap_ct_flush(struct lbmap *m, uint32_t vip_id, uint64_t *flushed);
 int lbmap_persist_flush(struct lbmap *m, uint32_t vip_id, uint64_t *flushed);
 
 /*
+ * LRU evictions, which the kernel does not report, estimated from counters: entries the
+ * datapath inserted (ct-insert, persist-insert) minus entries flushed (ct-flushed,
+ * persist-flushed, counted by lbmap_*_flush) minus entries in the table now, never below 0.
+ * Since the counters were created or last reset (a reset forgets the entries present then, so
+ * the estimate is then a lower bound); two CPUs inserting the same new flow at once count one
+ * eviction too many. Walks both tables (milliseconds per 100k entries).
+ */
+struct lbmap_evictions {
+	uint64_t ct_inserts, ct_entries, ct_evicted;
+	uint64_t persist_inserts, persist_entries, persist_evicted;
+};
+int lbmap_evictions(struct lbmap *m, struct lbmap_evictions *out);
+
+/*
  * lc resync: recounts active flows per backend from the connection table (entries without
  * FIN/RST, not idle past the timeout, pointing at an in-use backend of their service) and
  * writes lb_be_active. gwd calls it on a timer (every few seconds). Accuracy: exact at the
