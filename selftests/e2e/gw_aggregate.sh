@@ -3,7 +3,8 @@
 # Gateway aggregate routes against real upstreams: concurrent parts (total time near the
 # slowest part, not the sum), path templates, per-part timeouts and the route deadline,
 # partial failures (null and a status map) and fail-whole, non-JSON and gzip parts, client
-# abort (the upstream sees the cancelled call closed), authentication before the fan-out.
+# abort (the upstream sees the cancelled call closed), authentication before the fan-out, a
+# part that finds its target at max_conns (503 in the status map).
 . "$(dirname "$0")/../lib/test.sh"
 . "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/../lib/gw.sh"
@@ -23,7 +24,16 @@ gateway:
     - {name: u2, targets: [{addr: "127.0.0.1:9002"}]}
     - {name: u3, targets: [{addr: "127.0.0.1:9003"}]}
     - {name: u4, targets: [{addr: "127.0.0.1:9004"}]}
+    - {name: capped, max_conns: 1, targets: [{addr: "127.0.0.1:9001"}]}
   routes:
+    - name: capped
+      path: /capped
+      type: aggregate
+      aggregate:
+        on_partial: partial
+        parts:
+          - {name: first, upstream: capped, path: /one}
+          - {name: second, upstream: capped, path: /two}
     - name: conc
       path: /conc
       type: aggregate
@@ -120,6 +130,13 @@ check part_timeout_bounds_total python3 -c "assert $secs < 2.0, '$secs s'"
 check slow_part_closed wait_until 5 test "$(stat 9003 aborted)" -gt "$before"
 check_eq all_parts_failed "$(gcurl http://127.0.0.1:8080/allfail)" \
 	'{"error":{"status":502,"code":"aggregate_failed","message":"every part failed (part e: upstream status 404)"}}'
+
+# ---- max_conns 1: the parts start together, the first holds the target's only slot ----
+body=$(gcurl http://127.0.0.1:8080/capped)
+check_eq capped_part_503 "$(echo "$body" | py 'json.dumps([d["first"]["path"], d["second"], d["_status"]], separators=(",",":"))')" \
+	'["/one",null,{"first":200,"second":503}]'
+check_eq capped_busy_metric "$(gw_metrics | grep '^xdpgw_gateway_upstream_busy_total{upstream="capped"}')" \
+	'xdpgw_gateway_upstream_busy_total{upstream="capped"} 1'
 
 # ---- fail whole ----
 check_eq fail_whole "$(gcurl -w ' %{http_code}' http://127.0.0.1:8080/f | tr -d '\n')" \
