@@ -67,3 +67,53 @@ out:
 	gw_config_put(bad);
 	gw_config_put(c);
 }
+
+static int count_epoll_fds(void)
+{
+	char path[64], target[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		n += !strcmp(target, "anon_inode:[eventpoll]");
+	}
+	return n;
+}
+
+/* libh2o 2.2's h2o_evloop_destroy frees a loop but not its epoll descriptor: every worker set
+ * that ends (a restart, the stop) and the health thread must not leave theirs open. */
+TEST(worker_sets_leave_no_epoll_fds)
+{
+	struct gw_config *a, *b;
+	struct gw_server *srv;
+	char err[512] = "";
+	int before;
+
+	if (geteuid() != 0) {
+		test_skip("needs root");
+		return;
+	}
+	if (!ASSERT_OK(unshare(CLONE_NEWNET) ? -errno : 0))
+		return;
+	a = compile("{\"workers\":2," LISTEN "}");
+	b = compile("{\"workers\":3," LISTEN "}");
+	if (!a || !b)
+		goto out;
+	before = count_epoll_fds();
+	srv = gw_server_start(a, err, sizeof(err));
+	if (!ASSERT_NOT_NULL(srv))
+		goto out;
+	ASSERT_OK(gw_server_apply(srv, b, err, sizeof(err)));
+	ASSERT_OK(gw_server_apply(srv, a, err, sizeof(err)));
+	gw_server_stop(srv);
+	ASSERT_EQ(count_epoll_fds(), before);
+out:
+	gw_config_put(a);
+	gw_config_put(b);
+}

@@ -317,6 +317,18 @@ int gw_epoll_park_start(h2o_evloop_t *loop)
 	return 0;
 }
 
+void gw_evloop_destroy(h2o_evloop_t *loop)
+{
+	/* Read before the loop is freed: libh2o 2.2's epoll loop is { h2o_evloop_t super; int ep;
+	 * }, and its h2o_evloop_destroy frees the loop without closing ep. */
+	int ep = *(const int *)((const char *)loop + sizeof(h2o_evloop_t));
+	bool ours = ep > 2 && is_epoll_fd(ep);
+
+	h2o_evloop_destroy(loop);
+	if (ours)
+		close(ep);
+}
+
 void gw_epoll_park_stop(void)
 {
 	park_epfd = -1;

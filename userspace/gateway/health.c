@@ -219,6 +219,6 @@ void gw_health_stop(struct gw_health *h)
 	gw_config_put(atomic_exchange(&h->pending, NULL));
 	gw_config_put(h->cfg);
 	gw_timeouts_dispose(&h->tmo);
-	h2o_evloop_destroy(h->loop);
+	gw_evloop_destroy(h->loop);
 	free(h);
 }

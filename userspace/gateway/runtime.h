@@ -120,6 +120,8 @@ void gw_upcall_resume(struct gw_upcall *up);
 void gw_upcall_drain_idle(struct gw_tstate *st, int slot);
 /* Frees libh2o's per-thread buffer caches; call last on a thread that exits. */
 void gw_thread_release_caches(void);
+/* h2o_evloop_destroy, and the loop's epoll descriptor, which libh2o 2.2 leaves open. */
+void gw_evloop_destroy(h2o_evloop_t *loop);
 
 /*
  * epoll_park.c: on the calling worker thread, keeps sockets that libh2o stops polling in the

@@ -574,7 +574,7 @@ static void *worker_main(void *arg)
 		gw_timeouts_dispose(&w->tmo);
 		h2o_context_dispose(&w->ctx);
 		h2o_evloop_run(w->loop, 0);	/* sockets closed above are freed on the next run */
-		h2o_evloop_destroy(w->loop);
+		gw_evloop_destroy(w->loop);
 		gw_thread_release_caches();
 	} else {
 		log_warn("gateway worker %u: connections still open after %d ms; leaving them",
