@@ -101,6 +101,11 @@ for i in 1 2 3 4 5 6; do
 done >"$GW_TMP/codes"
 check_eq traffic_d "$(sort -u "$GW_TMP/codes")" 200
 
+# SIGHUP (an nginx habit for "reload") must not end gwd, and with it the gateway's traffic.
+kill -HUP "$GWD_PID"
+wait_until 5 grep -q 'SIGHUP ignored' "$GW_TMP/gwd.log" || t_fail hup_logged "no log line"
+check hup_survived kill -0 "$GWD_PID"
+check_eq traffic_after_hup "$(gcurl -o /dev/null -w '%{http_code}' http://127.0.0.1:8082/)" 200
 kill -TERM "$GWD_PID"
 wait_until 15 sh -c "! kill -0 $GWD_PID 2>/dev/null" || t_fail stops "gwd still runs 15 s after TERM"
 check no_sanitizer_report sh -c "! grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error' '$GW_TMP/gwd.log'"

@@ -167,6 +167,12 @@ static void on_signal(h2o_socket_t *sock, const char *err)
 	int fd = h2o_socket_get_fd(sock);
 
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			/* By default it would end gwd, and the gateway's traffic with it. */
+			log_warn("SIGHUP ignored: gwd has nothing to reload (change the "
+				 "configuration with gwctl apply -f FILE)");
+			continue;
+		}
 		log_info("signal %s received: shutting down (the datapath stays attached)",
 			 strsignal((int)si.ssi_signo));
 		gwd->stop = 1;
@@ -182,8 +188,8 @@ static h2o_socket_t *signals_watch(struct gwd *gwd)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0)
 		return NULL;
@@ -223,13 +229,14 @@ int main(int argc, char **argv)
 	o->admin_allow_remote = -1;
 	log_init("gwd", LOG_LVL_INFO);
 	{
-		/* Before any thread starts (gateway workers inherit the mask): TERM and INT must
+		/* Before any thread starts (gateway workers inherit the mask): TERM, INT, HUP must
 		 * reach signals_watch()'s signalfd, not kill the process from a worker thread. */
 		sigset_t set;
 
 		sigemptyset(&set);
 		sigaddset(&set, SIGTERM);
 		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGHUP);
 		sigprocmask(SIG_BLOCK, &set, NULL);
 	}
 	/* Before the gateway's workers and health checks write to sockets: a peer that resets
