@@ -4,7 +4,7 @@
  * can count what happened in any time window (before, during and after a change).
  *
  *   reqloop -a ADDR:PORT -p PATH[,PATH]... [-r RATE] [-d SECONDS] [-k CONNS] [-t MS]
- *           [-s STOPFILE] [-H "NAME: VALUE"]...
+ *           [-s STOPFILE] [-H "NAME: VALUE"]... [-i PREFIX]
  *
  * GET requests rotate over the PATHs at RATE per second (default 100) until SECONDS have passed
  * (default 60; at most RATE x SECONDS requests) or STOPFILE exists. Without -k every request opens a new TCP connection
@@ -20,6 +20,9 @@
  * timeout is counted in the time window it started in.
  * CONN is "new" or "kN" (keep-alive connection N). A last line "# done N requests" ends it.
  * -H adds a header line to every request (an API key for a policy, say).
+ * -i PREFIX sends "X-Request-Id: PREFIX-N" with request N (0, 1, ...), which the gateway's
+ * access log records, and ends every line with " ms=ELAPSED id=PREFIX-N": ELAPSED is how long
+ * the request took in milliseconds (until its answer, or until it failed).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -181,17 +184,23 @@ static bool chunked_done(const char *buf, size_t len)
  */
 static char extra_headers[1024];	/* -H lines, each ending in CRLF */
 
+static char id_prefix[64];	/* -i */
+static char cur_id[96];		/* X-Request-Id of the request in progress (with -i) */
+
 static int request(int fd, const char *path, bool close_after, bool *keep, char *name,
 		   size_t namecap)
 {
 	static char buf[RESP_MAX];
-	char req[2048];
+	char req[2048], idh[128] = "";
 	size_t len = 0;
 	int n;
 
 	*keep = false;
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: reqloop\r\n%s%s\r\n",
-		     path, host, extra_headers, close_after ? "Connection: close\r\n" : "");
+	if (cur_id[0])
+		snprintf(idh, sizeof(idh), "X-Request-Id: %s\r\n", cur_id);
+	n = snprintf(req, sizeof(req),
+		     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: reqloop\r\n%s%s%s\r\n", path, host,
+		     extra_headers, idh, close_after ? "Connection: close\r\n" : "");
 	if (send(fd, req, n, MSG_NOSIGNAL) != n)
 		return errno == EPIPE || errno == ECONNRESET ? 0 : -1;
 	for (;;) {
@@ -257,6 +266,14 @@ static int request(int fd, const char *path, bool close_after, bool *keep, char 
 	}
 }
 
+/* Ends a request's line: with -i, its duration and X-Request-Id. */
+static void line_end(long long start_ms)
+{
+	if (cur_id[0])
+		printf(" ms=%lld id=%s", epoch_ms() - start_ms, cur_id);
+	putchar('\n');
+}
+
 /* One request on a new connection: prints its line. */
 static void once_new(const char *path)
 {
@@ -266,14 +283,16 @@ static void once_new(const char *path)
 	int fd = conn_open(), st;
 
 	if (fd < 0) {
-		printf("%lld new %s fail %s\n", t, path, cause_of(errno));
+		printf("%lld new %s fail %s", t, path, cause_of(errno));
+		line_end(t);
 		return;
 	}
 	st = request(fd, path, true, &keep, name, sizeof(name));
 	if (st > 0)
-		printf("%lld new %s %d %s\n", t, path, st, name);
+		printf("%lld new %s %d %s", t, path, st, name);
 	else
-		printf("%lld new %s fail %s\n", t, path, st == 0 ? "closed" : cause_of(errno));
+		printf("%lld new %s fail %s", t, path, st == 0 ? "closed" : cause_of(errno));
+	line_end(t);
 	close(fd);
 }
 
@@ -293,7 +312,8 @@ static void once_kept(int *fds, bool *opened, int i, const char *path)
 		reopened = opened[i];
 		opened[i] = true;
 		if (fds[i] < 0) {
-			printf("%lld k%d+ %s fail %s\n", t, i, path, cause_of(errno));
+			printf("%lld k%d+ %s fail %s", t, i, path, cause_of(errno));
+			line_end(t);
 			return;
 		}
 	}
@@ -305,10 +325,11 @@ static void once_kept(int *fds, bool *opened, int i, const char *path)
 		st = fds[i] < 0 ? -1 : request(fds[i], path, false, &keep, name, sizeof(name));
 	}
 	if (st > 0)
-		printf("%lld k%d%s %s %d %s\n", t, i, reopened ? "+" : "", path, st, name);
+		printf("%lld k%d%s %s %d %s", t, i, reopened ? "+" : "", path, st, name);
 	else
-		printf("%lld k%d%s %s fail %s\n", t, i, reopened ? "+" : "", path,
+		printf("%lld k%d%s %s fail %s", t, i, reopened ? "+" : "", path,
 		       st == 0 ? "closed" : cause_of(errno));
+	line_end(t);
 	if (!keep && fds[i] >= 0) {
 		close(fds[i]);
 		fds[i] = -1;
@@ -318,7 +339,7 @@ static void once_kept(int *fds, bool *opened, int i, const char *path)
 static void usage(void)
 {
 	fprintf(stderr, "usage: reqloop -a ADDR:PORT -p PATH[,PATH]... [-r RATE] [-d SECONDS] "
-			"[-k CONNS] [-t MS] [-s STOPFILE] [-H \"NAME: VALUE\"]...\n");
+			"[-k CONNS] [-t MS] [-s STOPFILE] [-H \"NAME: VALUE\"]... [-i PREFIX]\n");
 }
 
 int main(int argc, char **argv)
@@ -330,7 +351,7 @@ int main(int argc, char **argv)
 	double rate = 100, secs = 60, start;
 	long n = 0;
 
-	while ((c = getopt(argc, argv, "a:p:r:d:k:t:s:H:")) != -1) {
+	while ((c = getopt(argc, argv, "a:p:r:d:k:t:s:H:i:")) != -1) {
 		switch (c) {
 		case 'H':
 			if (strlen(extra_headers) + strlen(optarg) + 3 > sizeof(extra_headers) ||
@@ -340,6 +361,15 @@ int main(int argc, char **argv)
 			}
 			strcat(extra_headers, optarg);
 			strcat(extra_headers, "\r\n");
+			break;
+		case 'i':
+			if (strlen(optarg) >= sizeof(id_prefix) || !*optarg ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789-_.:") != strlen(optarg)) {
+				fprintf(stderr, "reqloop: -i: 1-63 of A-Z a-z 0-9 - _ . :\n");
+				return 2;
+			}
+			snprintf(id_prefix, sizeof(id_prefix), "%s", optarg);
 			break;
 		case 'a': addr = optarg; break;
 		case 'p': snprintf(pathbuf, sizeof(pathbuf), "%s", optarg); break;
@@ -381,6 +411,8 @@ int main(int argc, char **argv)
 			usleep(wait * 1e6);
 		if (stop_file && n % 10 == 0 && access(stop_file, F_OK) == 0)
 			break;
+		if (id_prefix[0])
+			snprintf(cur_id, sizeof(cur_id), "%s-%ld", id_prefix, n);
 		if (conns)
 			once_kept(fds, opened, n % conns, paths[(n + n / conns) % npaths]);
 		else
