@@ -128,10 +128,11 @@ logged() {
 change() { logged edge_gwctl "$@"; }
 both_gw() { change gw1 "$@" && change gw2 "$@"; }
 # ticker: wakes every 100 ms (a builtin read with a timeout: no fork) and logs each wake-up
-# 500 ms or more late in $OUT/stalls ("FROM_MS TO_MS LATE_MS"); once a second, the load average
-# and the CPU and I/O pressure totals (microseconds, "some") in $OUT/machine.
+# 500 ms or more late in $OUT/stalls ("FROM_MS TO_MS LATE_MS"); once a second, the load average,
+# the CPU and I/O pressure totals (microseconds, "some") and the CPU time stolen by the
+# hypervisor (/proc/stat, ticks of 10 ms) in $OUT/machine.
 ticker() {
-	local fd prev now late sec=0 la cpu io
+	local fd prev now late sec=0 la cpu io st
 	exec {fd}<> <(:)
 	now_ms; prev=$REPLY
 	while [ ! -e "$OUT/stop" ]; do
@@ -146,7 +147,9 @@ ticker() {
 		cpu="" io=""
 		[ -r /proc/pressure/cpu ] && { read -r _ cpu <"/proc/pressure/cpu"; cpu=${cpu##*total=}; }
 		[ -r /proc/pressure/io ] && { read -r _ io <"/proc/pressure/io"; io=${io##*total=}; }
-		echo "$now load=${la// /,} cpu_some_us=${cpu:--} io_some_us=${io:--}" >>"$OUT/machine"
+		read -r _ _ _ _ _ _ _ _ st _ </proc/stat
+		echo "$now load=${la// /,} cpu_some_us=${cpu:--} io_some_us=${io:--} steal_ticks=$st" \
+			>>"$OUT/machine"
 	done
 }
 
@@ -252,7 +255,7 @@ context() {
 	hit=0
 	for g in gw1 gw2; do
 		grep -h "\"request_id\":\"$id\"" "$EDGE_DIR/$g/access.log" 2>/dev/null |
-			jq -r --arg g "$g" '"  gateway \($g): logged \(.time) status \(.status), latency \(.latency_ms) ms, upstream \(.upstream) in \(.upstream_latency_ms) ms, route \(.route)"' |
+			jq -r --arg g "$g" --argjson ms "$ms" '"  gateway \($g): logged \(.time) status \(.status), latency \(.latency_ms) ms (upstream \(.upstream) \(.upstream_latency_ms) ms), route \(.route); outside the gateway (client, network, balancer): \($ms - .latency_ms | floor) ms"' |
 			grep . && hit=1
 	done
 	[ "$hit" = 1 ] || echo "  gateway: neither gateway logged request $id"
@@ -261,12 +264,13 @@ context() {
 	awk -v a=$((s - 10000)) -v b="$e" '$2 >= a && $1 <= b { print "  failover window: " $0 }' "$OUT/windows"
 	echo "  machine stalls (the ticker woke late; from to late_ms) from 5 s before until it ended:"
 	awk -v a=$((s - 5000)) -v b="$e" '$2 >= a && $1 <= b { print "    " $0 }' "$OUT/stalls"
-	echo "  machine each second (CPU pressure: share of the second some task waited for a CPU):"
+	echo "  machine each second (load average; CPU and I/O pressure: share of the second some task waited for a CPU or for I/O; steal: CPU taken by the hypervisor):"
 	awk -v a=$((s - 5000)) -v b=$((e + 1000)) '
-		{ split($3, c, "="); split($4, io, "=") }
-		$1 >= a && $1 <= b && p { printf "    %s %s cpu_some %.0f%% io_some %.0f%%\n", $1, $2,
-			(c[2] - pc) / ($1 - p) / 10, (io[2] - pio) / ($1 - p) / 10 }
-		{ p = $1; pc = c[2]; pio = io[2] }' "$OUT/machine"
+		{ split($3, c, "="); split($4, io, "="); split($5, st, "=") }
+		$1 >= a && $1 <= b && p { printf "    %s %s cpu_some %.0f%% io_some %.0f%% steal %.0f%%\n",
+			$1, $2, (c[2] - pc) / ($1 - p) / 10, (io[2] - pio) / ($1 - p) / 10,
+			(st[2] - pst) * 1000 / ($1 - p) }
+		{ p = $1; pc = c[2]; pio = io[2]; pst = st[2] }' "$OUT/machine"
 }
 : >"$OUT/failures-context"
 lateok=0 latestall=0 n=0
