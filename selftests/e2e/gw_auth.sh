@@ -39,24 +39,25 @@ PY
 }
 jwks rsa1="$GW_TMP/rsa.pem" >"$GW_TMP/jwks.json"
 # jwt ALG KID CLAIMS_JSON [PEM]: a compact JWS (HS256 with $HS_SECRET, RS256 with PEM (default
-# rsa.pem), none unsigned)
+# rsa.pem), none unsigned); KID "k1 k2 ...": one token per kid, one per line (one python)
 jwt() {
 	python3 - "$1" "$2" "$3" "$HS_SECRET" "${4:-$GW_TMP/rsa.pem}" <<'PY'
 import base64, hashlib, hmac, json, subprocess, sys
 alg, kid, claims, secret, pem = sys.argv[1:6]
 b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-hdr = {"alg": alg, "typ": "JWT"}
-if kid:
-    hdr["kid"] = kid
-si = b64(json.dumps(hdr).encode()) + "." + b64(claims.encode())
-if alg == "HS256":
-    sig = hmac.new(secret.encode(), si.encode(), hashlib.sha256).digest()
-elif alg == "RS256":
-    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", pem], input=si.encode(),
-                         capture_output=True).stdout
-else:
-    sig = b""
-print(si + "." + b64(sig))
+for kid in kid.split(" "):
+    hdr = {"alg": alg, "typ": "JWT"}
+    if kid:
+        hdr["kid"] = kid
+    si = b64(json.dumps(hdr).encode()) + "." + b64(claims.encode())
+    if alg == "HS256":
+        sig = hmac.new(secret.encode(), si.encode(), hashlib.sha256).digest()
+    elif alg == "RS256":
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", pem], input=si.encode(),
+                             capture_output=True).stdout
+    else:
+        sig = b""
+    print(si + "." + b64(sig))
 PY
 }
 NOW=$(date +%s)
@@ -184,8 +185,7 @@ check_eq jwt_bad_signature "$(code -H "Authorization: Bearer $bad" "$U/tokens")"
 # Unknown kids do not make the gateway fetch the JWKS for each request: early fetches are
 # honoured at most once per jwks_min_refetch_s (2 s here).
 metric() { gw_metrics | awk -v m="$1" '$1 == m {print $2}'; }
-toks=()
-for i in $(seq 1 20); do toks+=("$(jwt HS256 "random$i" '{"sub":"x"}')"); done
+mapfile -t toks < <(jwt HS256 "$(echo random{1..20})" '{"sub":"x"}')
 before=$(metric 'xdpgw_gateway_jwks_fetches_total{result="refetch"}')
 t0=$(date +%s%N)
 for t in "${toks[@]}"; do code -H "Authorization: Bearer $t" "$U/tokens" >/dev/null; done
