@@ -13,8 +13,14 @@ need_root demo
 P=$XG_NS_PREFIX
 out=$(DEMO_PREFIX=$P DEMO_KEEP=1 timeout 240 "$T_ROOT/selftests/demo.sh" 2>&1)
 rc=$?
-# The demo's whole output in the log when anything in it went wrong.
-[ "$rc" = 0 ] && ! grep -q '✗' <<<"$out" || printf '%s\n' "$out" >&2
+# The demo's whole output in the log when anything in it went wrong, and the failed requests
+# of its client loops (START_MS CONN PATH fail CAUSE, or a status of 400 or more).
+if [ "$rc" != 0 ] || grep -q '✗' <<<"$out"; then
+	printf '%s\n' "$out" >&2
+	for f in /tmp/"$P"run/loop-*.out; do
+		[ -e "$f" ] && awk -v f="${f##*/}" '$4 == "fail" || $4 + 0 >= 400 { print f ": " $0 }' "$f"
+	done | head -50 >&2
+fi
 if [ "$rc" = 0 ]; then t_ok exits_0; else
 	t_fail exits_0 "status $rc: $(printf '%s\n' "$out" | grep -e '✗' -e 'demo failed' | head -3)"; fi
 missing=""
