@@ -46,6 +46,7 @@ static int read_secret(const char *what, char *out, size_t len)
 	bool tty = isatty(STDIN_FILENO);
 	struct termios old, quiet;
 	char again[SECRET_MAX];
+	bool too_long = false;
 	size_t n;
 
 	if (tty) {
@@ -57,12 +58,23 @@ static int read_secret(const char *what, char *out, size_t len)
 	}
 	if (!fgets(out, (int)len, stdin))
 		out[0] = 0;
+	n = strlen(out);
+	if (n == len - 1 && out[n - 1] != '\n') {
+		/* fgets stopped at the buffer: the rest would have been lost, not stored. */
+		int c = getc(stdin);
+
+		too_long = c != EOF && c != '\n' && !(c == '\r' && getc(stdin) == '\n');
+	}
 	if (tty) {
 		fprintf(stderr, "\nagain: ");
 		if (!fgets(again, sizeof(again), stdin))
 			again[0] = 0;
 		fprintf(stderr, "\n");
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	}
+	if (too_long) {
+		OPENSSL_cleanse(out, len);
+		return cli_error("%s on stdin: longer than %zu characters", what, len - 1);
 	}
 	n = strcspn(out, "\r\n");
 	out[n] = 0;

@@ -42,6 +42,11 @@ check_eq key_group_acl "$(code -H "X-API-Key: $KEY" "$U/admin")" "200"
 check key_from_stdin sh -c "printf 'imported-key-0123456789\n' | ip netns exec $(ns g) $GWCTL ${GWCTL_ARGS[*]} consumer key add bob name old stdin"
 check_eq stdin_key_works "$(gcurl -H 'X-API-Key: imported-key-0123456789' "$U/api" | field 'd["headers"]["x-consumer-id"]')" "bob"
 check_eq acl_bob_denied "$(code -H 'X-API-Key: imported-key-0123456789' "$U/admin")" "403"
+# A key longer than gwctl reads is refused, not cut to its first 1023 characters.
+long=$(head -c 2000 /dev/zero | tr '\0' k)
+out=$(printf '%s\n' "$long" | nsx g "$GWCTL" "${GWCTL_ARGS[@]}" consumer key add bob name cut stdin 2>&1 >/dev/null)
+check_eq stdin_key_too_long "$out" "Error: key on stdin: longer than 1023 characters"
+check_eq stdin_key_not_added "$(gctl -j consumer show bob | jq -c '[.[0].keys[].name]')" '["old"]'
 JKEY=$(gctl -j consumer key add bob | field 'd["key"]')
 check_eq json_key_works "$(code -H "X-API-Key: $JKEY" "$U/api")" "200"
 
