@@ -41,7 +41,10 @@ done
 flows() { edge_gwctl lb1 -j stats api | jq -r '[.services[0].backends[].new_flows] | join(" ")'; }
 read -r f1 f2 <<<"$(flows)"
 s1=$(edge_served gw1) s2=$(edge_served gw2)
-topo_exec client1 "$REQLOOP" -a "$TOPO_VIP4:80" -p /users,/products -r 400 -d 0.5 >"$T/burst.out"
+# A request fails on an error, or on no answer within 5 s (-t; reqloop's default 2 s is less
+# than a starved node can take on a loaded machine).
+topo_exec client1 "$REQLOOP" -a "$TOPO_VIP4:80" -p /users,/products -r 400 -d 0.5 -t 5000 \
+	>"$T/burst.out"
 n=$(grep -c '^[0-9]' "$T/burst.out")
 check_eq burst_all_answered "$(awk '$4 == 200' "$T/burst.out" | wc -l)" "$n"
 check_eq burst_all_instances "$(awk '$4 == 200 {print $5}' "$T/burst.out" | sort -u | tr '\n' ' ')" \
@@ -69,8 +72,8 @@ else t_fail gateways_decapsulated "gw1 $(stripped gw1), gw2 $(stripped gw2)"; fi
 
 # ---- a client loop for the failovers: 100 requests/s on new connections ----
 rm -f "$T/stop"
-topo_exec client1 "$REQLOOP" -a "$TOPO_VIP4:80" -p /users,/products -r 100 -d 60 -s "$T/stop" \
-	>"$T/loop.out" &
+topo_exec client1 "$REQLOOP" -a "$TOPO_VIP4:80" -p /users,/products -r 100 -d 60 -t 5000 \
+	-s "$T/stop" >"$T/loop.out" &
 LOOP=$!
 XG_PIDS+=("$LOOP")
 wait_until 5 test -s "$T/loop.out" || t_fail loop_starts
