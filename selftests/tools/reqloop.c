@@ -22,7 +22,7 @@
  * -H adds a header line to every request (an API key for a policy, say).
  * -i PREFIX sends "X-Request-Id: PREFIX-N" with request N (0, 1, ...), which the gateway's
  * access log records, and ends every line with " ms=ELAPSED id=PREFIX-N": ELAPSED is how long
- * the request took in milliseconds (until its answer, or until it failed).
+ * the request took in milliseconds, on the monotonic clock (until its answer or its failure).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -266,11 +266,11 @@ static int request(int fd, const char *path, bool close_after, bool *keep, char 
 	}
 }
 
-/* Ends a request's line: with -i, its duration and X-Request-Id. */
-static void line_end(long long start_ms)
+/* Ends a request's line: with -i, its duration (monotonic clock) and X-Request-Id. */
+static void line_end(double start)
 {
 	if (cur_id[0])
-		printf(" ms=%lld id=%s", epoch_ms() - start_ms, cur_id);
+		printf(" ms=%.0f id=%s", (now_s() - start) * 1000, cur_id);
 	putchar('\n');
 }
 
@@ -278,13 +278,14 @@ static void line_end(long long start_ms)
 static void once_new(const char *path)
 {
 	long long t = epoch_ms();
+	double t0 = now_s();
 	char name[64];
 	bool keep;
 	int fd = conn_open(), st;
 
 	if (fd < 0) {
 		printf("%lld new %s fail %s", t, path, cause_of(errno));
-		line_end(t);
+		line_end(t0);
 		return;
 	}
 	st = request(fd, path, true, &keep, name, sizeof(name));
@@ -292,7 +293,7 @@ static void once_new(const char *path)
 		printf("%lld new %s %d %s", t, path, st, name);
 	else
 		printf("%lld new %s fail %s", t, path, st == 0 ? "closed" : cause_of(errno));
-	line_end(t);
+	line_end(t0);
 	close(fd);
 }
 
@@ -305,6 +306,7 @@ static void once_kept(int *fds, bool *opened, int i, const char *path)
 	char name[64];
 	bool keep = false, reopened = false, fresh = fds[i] < 0;
 	long long t = epoch_ms();
+	double t0 = now_s();
 	int st;
 
 	if (fds[i] < 0) {
@@ -313,7 +315,7 @@ static void once_kept(int *fds, bool *opened, int i, const char *path)
 		opened[i] = true;
 		if (fds[i] < 0) {
 			printf("%lld k%d+ %s fail %s", t, i, path, cause_of(errno));
-			line_end(t);
+			line_end(t0);
 			return;
 		}
 	}
@@ -329,7 +331,7 @@ static void once_kept(int *fds, bool *opened, int i, const char *path)
 	else
 		printf("%lld k%d%s %s fail %s", t, i, reopened ? "+" : "", path,
 		       st == 0 ? "closed" : cause_of(errno));
-	line_end(t);
+	line_end(t0);
 	if (!keep && fds[i] >= 0) {
 		close(fds[i]);
 		fds[i] = -1;
