@@ -184,6 +184,14 @@ int cli_error(const char *fmt, ...)
 	if (cli.json && !done) {
 		json_t *e = json_pack("{s:s}", "error", msg);
 
+		if (!e) {
+			/* Not UTF-8 (an argument quoted, or a character cut at the end): JSON
+			 * strings can not hold it, and a null would read as success. */
+			for (char *p = msg; *p; p++)
+				if ((unsigned char)*p >= 0x80)
+					*p = '?';
+			e = json_pack("{s:s}", "error", msg);
+		}
 		dump(e);
 		json_decref(e);
 	}

@@ -190,6 +190,9 @@ out=$(G -j vip add web 198.18.100.2:80 2>/dev/null)
 check_eq json_error "$out" '{"error":"service '"'"'web'"'"' already exists"}'
 out=$(G -j frob 2>/dev/null)
 check_eq json_grammar_error "$out" '{"error":"unknown object '"'"'frob'"'"' (try '"'"'gwctl help'"'"')"}'
+# An error that quotes bytes that are not UTF-8 is still an error object, not null.
+out=$(G -j $'fr\xffob' 2>/dev/null)
+check_eq json_error_not_utf8 "$out" '{"error":"unknown object '"'"'fr?ob'"'"' (try '"'"'gwctl help'"'"')"}'
 out=$(G -j backend set web 198.18.0.30 weight 5)
 check_eq json_change_null "$out" null
 check_eq change_applied "$(curl -sf --unix-socket "$SOCK" http://gwd/v1/l4/services/web/backends/198.18.0.30 | jq .weight)" 5
