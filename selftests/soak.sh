@@ -129,8 +129,9 @@ change() { logged edge_gwctl "$@"; }
 both_gw() { change gw1 "$@" && change gw2 "$@"; }
 # ticker: wakes every 100 ms (a builtin read with a timeout: no fork) and logs each wake-up
 # 500 ms or more late in $OUT/stalls ("FROM_MS TO_MS LATE_MS"); once a second, the load average,
-# the CPU and I/O pressure totals (microseconds, "some") and the CPU time stolen by the
-# hypervisor (/proc/stat, ticks of 10 ms) in $OUT/machine.
+# the CPU and I/O pressure totals (microseconds, "some") and the CPU time of all CPUs by kind
+# (/proc/stat: user, nice, system, idle, iowait, irq, softirq, steal..., ticks of 10 ms) in
+# $OUT/machine.
 ticker() {
 	local fd prev now late sec=0 la cpu io st
 	exec {fd}<> <(:)
@@ -147,8 +148,9 @@ ticker() {
 		cpu="" io=""
 		[ -r /proc/pressure/cpu ] && { read -r _ cpu <"/proc/pressure/cpu"; cpu=${cpu##*total=}; }
 		[ -r /proc/pressure/io ] && { read -r _ io <"/proc/pressure/io"; io=${io##*total=}; }
-		read -r _ _ _ _ _ _ _ _ st _ </proc/stat
-		echo "$now load=${la// /,} cpu_some_us=${cpu:--} io_some_us=${io:--} steal_ticks=$st" \
+		read -r _ st </proc/stat
+		st=${st// /,}
+		echo "$now load=${la// /,} cpu_some_us=${cpu:--} io_some_us=${io:--} ticks=$st" \
 			>>"$OUT/machine"
 	done
 }
@@ -264,13 +266,16 @@ context() {
 	awk -v a=$((s - 10000)) -v b="$e" '$2 >= a && $1 <= b { print "  failover window: " $0 }' "$OUT/windows"
 	echo "  machine stalls (the ticker woke late; from to late_ms) from 5 s before until it ended:"
 	awk -v a=$((s - 5000)) -v b="$e" '$2 >= a && $1 <= b { print "    " $0 }' "$OUT/stalls"
-	echo "  machine each second (load average; CPU and I/O pressure: share of the second some task waited for a CPU or for I/O; steal: CPU taken by the hypervisor):"
+	echo "  machine since the sample before (load average, running/all tasks; pressure: share of the time some task waited for a CPU, for I/O; where the CPUs' time went, out of $(nproc)00%):"
 	awk -v a=$((s - 5000)) -v b=$((e + 1000)) '
-		{ split($3, c, "="); split($4, io, "="); split($5, st, "=") }
-		$1 >= a && $1 <= b && p { printf "    %s %s cpu_some %.0f%% io_some %.0f%% steal %.0f%%\n",
-			$1, $2, (c[2] - pc) / ($1 - p) / 10, (io[2] - pio) / ($1 - p) / 10,
-			(st[2] - pst) * 1000 / ($1 - p) }
-		{ p = $1; pc = c[2]; pio = io[2]; pst = st[2] }' "$OUT/machine"
+		{ split($3, c, "="); split($4, io, "="); sub(/^ticks=/, "", $5); split($5, t, ",") }
+		$1 >= a && $1 <= b && p { d = $1 - p
+			printf "    %s %s cpu_some %.0f%% io_some %.0f%% | user %.0f%% system %.0f%% softirq %.0f%% idle %.0f%% iowait %.0f%% steal %.0f%%\n",
+			$1, $2, (c[2] - pc) / d / 10, (io[2] - pio) / d / 10,
+			(t[1] + t[2] - pt[1] - pt[2]) * 1000 / d, (t[3] - pt[3]) * 1000 / d,
+			(t[6] + t[7] - pt[6] - pt[7]) * 1000 / d, (t[4] - pt[4]) * 1000 / d,
+			(t[5] - pt[5]) * 1000 / d, (t[8] - pt[8]) * 1000 / d }
+		{ p = $1; pc = c[2]; pio = io[2]; for (i = 1; i <= 8; i++) pt[i] = t[i] }' "$OUT/machine"
 }
 : >"$OUT/failures-context"
 lateok=0 latestall=0 n=0
