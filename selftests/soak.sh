@@ -14,9 +14,11 @@
 #   - no request failed outside the failover windows (SOAK_WINDOW_MS, 3 s, after a kill or a
 #     gateway set down: the requests in flight there and the keep-alive connections reset by
 #     a moved flow may fail, docs/datapath.md "Down versus drain");
-#   - every late request outside the windows overlapped a stall of the machine: the soak's
-#     ticker (a shell loop waking every 100 ms) woke SOAK_STALL_MS (1 s) or more late, so
-#     nothing on the machine was getting the CPU; a late request without one fails the soak;
+#   - every late request outside the windows is explained by stalls of the machine: the
+#     soak's ticker (a shell loop waking every 100 ms, which needs next to no CPU) was 500 ms
+#     or more late for so much of the request's time that without those stalls it would have
+#     been answered within SOAK_SLOW_MS. When the ticker gets no CPU, neither do gwd, the
+#     services or the client. A late request not so explained fails the soak;
 #   - every gwd's RSS grew by less than 10%;
 #   - every gwd's descriptors stayed flat (end <= start + SOAK_FD_SLACK, 16: connection pools
 #     breathe with the load).
@@ -244,8 +246,11 @@ read -r total ok slow lateout maxlate inwin outside <"$OUT/counts"
 access_lines() { cat "$EDGE_DIR"/gw*/access.log 2>/dev/null | wc -l; }
 wait_until 10 eval '[ "$(access_lines)" -ge "$((ok + slow))" ]'
 
-# stall_in FROM TO: the longest ticker stall overlapping [FROM, TO] (0: none).
-stall_in() { awk -v a="$1" -v b="$2" '$2 >= a && $1 <= b && $3 > m { m = $3 } END { print m + 0 }' "$OUT/stalls"; }
+# stalled FROM TO: how many milliseconds of [FROM, TO] the ticker was late in its stalls.
+stalled() {
+	awk -v a="$1" -v b="$2" '{ f = $1 + 100 > a ? $1 + 100 : a; t = $2 < b ? $2 : b }
+		t > f { s += t - f } END { print s + 0 }' "$OUT/stalls"
+}
 # context LINE: what the gateway logged for the request, and the seconds before and during it.
 context() {
 	local kind=$1 s=$2 ms id e g hit
@@ -264,7 +269,8 @@ context() {
 	echo "  changes and flaps from 5 s before until it ended (start end rc command):"
 	awk -v a=$((s - 5000)) -v b="$e" '$2 >= a && $1 <= b { print "    " $0 }' "$OUT/changes.log" | cut -c1-200
 	awk -v a=$((s - 10000)) -v b="$e" '$2 >= a && $1 <= b { print "  failover window: " $0 }' "$OUT/windows"
-	echo "  machine stalls (the ticker woke late; from to late_ms) from 5 s before until it ended:"
+	echo "  machine stalls (the ticker woke late; from to late_ms) from 5 s before until it ended;" \
+		"they cover $(stalled "$s" "$e") ms of the request's $ms ms:"
 	awk -v a=$((s - 5000)) -v b="$e" '$2 >= a && $1 <= b { print "    " $0 }' "$OUT/stalls"
 	echo "  machine since the sample before (load average, running/all tasks; pressure: share of the time some task waited for a CPU, for I/O; where the CPUs' time went, out of $(nproc)00%):"
 	awk -v a=$((s - 5000)) -v b=$((e + 1000)) '
@@ -285,11 +291,15 @@ while read -r line; do
 	set -- $line
 	[ "$1" = late ] || continue
 	ms=$(awk '{ print $(NF - 1) }' <<<"$line") ms=${ms#ms=}
-	if [ "$(stall_in "$2" $(($2 + ms)))" -ge "$STALL_MS" ]; then latestall=$((latestall + 1)); else lateok=$((lateok + 1)); fi
+	if [ $((ms - $(stalled "$2" $(($2 + ms))))) -le "$SLOW_MS" ]; then
+		latestall=$((latestall + 1))
+	else
+		lateok=$((lateok + 1))
+	fi
 done <"$OUT/late"
 {
 	echo "soak: ${SECONDS_TOTAL}s, $changes changes ($refused refused), $(wc -l <"$OUT/windows") flaps"
-	echo "soak: requests $total, ok $ok, failed $((inwin + outside)) ($inwin in failover windows, $outside outside), late $slow (answered after ${SLOW_MS} ms; $lateout outside the windows, $latestall of them during a machine stall, longest $maxlate ms)"
+	echo "soak: requests $total, ok $ok, failed $((inwin + outside)) ($inwin in failover windows, $outside outside), late $slow (answered after ${SLOW_MS} ms; $lateout outside the windows, $latestall of them explained by machine stalls, longest $maxlate ms)"
 	for n in lb1 gw1 gw2; do
 		s=$(grep "^start $n rss" "$OUT/samples") e=$(grep "^end $n rss" "$OUT/samples")
 		r0=${s#*rss_kb=} r0=${r0%% *} r1=${e#*rss_kb=} r1=${r1%% *}
@@ -305,7 +315,7 @@ done <"$OUT/late"
 
 check_eq requests_made "$((total > SECONDS_TOTAL * 300))" "1"
 check_eq no_failures_outside_windows "$outside" "0"
-check_eq late_requests_only_in_machine_stalls "$lateok" "0"
+check_eq late_requests_explained_by_machine_stalls "$lateok" "0"
 [ "$outside" -eq 0 ] && [ "$lateok" -eq 0 ] || head -40 "$OUT/failures-context"
 for n in lb1 gw1 gw2; do
 	s=$(grep "^start $n rss" "$OUT/samples") e=$(grep "^end $n rss" "$OUT/samples")
