@@ -314,7 +314,8 @@ static int compile_limits(struct cctx *c, struct gw_limits *lim, const json_t *l
 {
 	static const char *const fields[] = { "max_body_bytes", "max_header_bytes", "max_headers",
 		"max_connections", "idle_timeout_ms", "write_timeout_ms", "tls_handshake_timeout_ms",
-		"upstream_connect_timeout_ms", "upstream_response_timeout_ms", NULL };
+		"upstream_connect_timeout_ms", "upstream_response_timeout_ms", "drain_timeout_ms",
+		NULL };
 	const char *p = "gateway.limits";
 	json_t *empty = json_object();
 	int ret;
@@ -334,7 +335,9 @@ static int compile_limits(struct cctx *c, struct gw_limits *lim, const json_t *l
 	    (ret = get_u32(c, p, lj, "upstream_connect_timeout_ms", 10, 600000, 5000,
 			   &lim->connect_timeout_ms)) ||
 	    (ret = get_u32(c, p, lj, "upstream_response_timeout_ms", 10, 3600000, 60000,
-			   &lim->response_timeout_ms))) {
+			   &lim->response_timeout_ms)) ||
+	    (ret = get_u32(c, p, lj, "drain_timeout_ms", 100, 3600000, 10000,
+			   &lim->drain_timeout_ms))) {
 		json_decref(empty);
 		return ret;
 	}

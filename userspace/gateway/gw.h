@@ -71,6 +71,8 @@ struct gw_limits {
 	uint32_t tls_handshake_timeout_ms;
 	uint32_t connect_timeout_ms;	/* upstream defaults, overridable per upstream */
 	uint32_t response_timeout_ms;
+	/* a restarted worker set's connections may finish this long; the rest are closed */
+	uint32_t drain_timeout_ms;
 };
 
 enum gw_algo { GW_ALGO_RR, GW_ALGO_LC, GW_ALGO_HASH, GW_ALGO_P2C };

@@ -83,6 +83,7 @@ struct gw_upcall {
 	void *data;
 	/* internal */
 	h2o_socket_t *sock;
+	h2o_linklist_t live;	/* in this thread's list of calls with a socket, while sock */
 	h2o_timeout_entry_t timer;
 	int state;
 	bool reused, keepalive, chunked, paused;
@@ -120,6 +121,14 @@ void gw_upcall_resume(struct gw_upcall *up);
 void gw_upcall_drain_idle(struct gw_tstate *st, int slot);
 /* Frees libh2o's per-thread buffer caches; call last on a thread that exits. */
 void gw_thread_release_caches(void);
+/*
+ * The calls of this thread that hold an upstream socket: gw_upcall_shutdown_all shuts each one
+ * down (SHUT_RDWR: the call then fails through its normal read/write error path) and returns
+ * how many; gw_upcall_abandon_all closes their descriptors for a worker that is given up (its
+ * loop never runs again) and returns how many.
+ */
+size_t gw_upcall_shutdown_all(void);
+size_t gw_upcall_abandon_all(void);
 /* h2o_evloop_destroy, and the loop's epoll descriptor, which libh2o 2.2 leaves open. */
 void gw_evloop_destroy(h2o_evloop_t *loop);
 
@@ -179,6 +188,8 @@ struct gw_worker {
 	bool accept_paused;		/* listeners stopped at max_conns, until one closes */
 	bool rx_gone;		/* rx unregistered (under the server's rx_lock): send nothing */
 	bool stopping;
+	bool abandoned;		/* connections outlived the drain: memory kept, never freed */
+	h2o_linklist_t clients;	/* accepted client connections (struct gw_client) */
 	struct gw_wlocal *locals;	/* gw_ctx_worker_local objects */
 };
 

@@ -18,12 +18,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gateway/runtime.h"
 #include "lib/log.h"
 
-#define DRAIN_MS 10000
+/* After limits.drain_timeout_ms, connections left are shut down and get this long to close. */
+#define FORCE_CLOSE_MS 2000
+
+/* An accepted client connection, listed on its worker until libh2o closes it. */
+struct gw_client {
+	h2o_linklist_t link;
+	struct gw_worker *w;
+	h2o_socket_t *sock;
+};
+
+/* Workers given up with connections still open: their memory is kept (never freed). */
+static atomic_uint abandoned_workers;
 
 struct gw_workerset {
 	struct gw_workerset *next;
@@ -350,8 +362,11 @@ static void listeners_read(struct gw_worker *w, bool on)
 
 static void on_conn_close(void *data)
 {
-	struct gw_worker *w = data;
+	struct gw_client *cl = data;
+	struct gw_worker *w = cl->w;
 
+	h2o_linklist_unlink(&cl->link);
+	free(cl);
 	w->conns--;
 	atomic_fetch_sub_explicit(&w->srv->conns, 1, memory_order_relaxed);
 	if (w->accept_paused && !w->stopping && w->conns < w->max_conns)
@@ -368,6 +383,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 		return;
 	for (i = 0; i < 16; i++) {
 		h2o_socket_t *sock;
+		struct gw_client *cl;
 
 		if (w->conns >= w->max_conns) {
 			atomic_fetch_add_explicit(&w->srv->conn_limited, 1, memory_order_relaxed);
@@ -377,10 +393,17 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 		sock = h2o_evloop_socket_accept(listener);
 		if (!sock)
 			break;
+		if (!(cl = calloc(1, sizeof(*cl)))) {
+			h2o_socket_close(sock);
+			break;
+		}
+		cl->w = w;
+		cl->sock = sock;
+		h2o_linklist_insert(&w->clients, &cl->link);
 		w->conns++;
 		atomic_fetch_add_explicit(&w->srv->conns, 1, memory_order_relaxed);
 		sock->on_close.cb = on_conn_close;
-		sock->on_close.data = w;
+		sock->on_close.data = cl;
 		h2o_accept(actx, sock);
 	}
 }
@@ -390,6 +413,30 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 static bool ctx_idle(h2o_context_t *ctx)
 {
 	return h2o_linklist_is_empty(&ctx->http1._conns) && h2o_linklist_is_empty(&ctx->http2._conns);
+}
+
+/* No client connection left, in a TLS handshake either. */
+static bool worker_idle(struct gw_worker *w)
+{
+	return ctx_idle(&w->ctx) && h2o_linklist_is_empty(&w->clients);
+}
+
+/*
+ * Shuts down (SHUT_RDWR) the worker's client and upstream sockets: libh2o and the upstream
+ * call then see read or write errors and close them through their normal paths (requests end,
+ * their policies' cleanups run: a cache fill ends, a coalesced waiter stops waiting).
+ */
+static size_t shutdown_all(struct gw_worker *w)
+{
+	size_t n = gw_upcall_shutdown_all();
+
+	for (h2o_linklist_t *l = w->clients.next; l != &w->clients; l = l->next) {
+		struct gw_client *cl = H2O_STRUCT_FROM_MEMBER(struct gw_client, link, l);
+
+		shutdown(h2o_socket_get_fd(cl->sock), SHUT_RDWR);
+		n++;
+	}
+	return n;
 }
 
 static void housekeeping(struct gw_worker *w)
@@ -465,10 +512,16 @@ static void wake(struct gw_worker *w)
 		send_to(w, m);
 }
 
+/*
+ * Stops accepting and lets open connections finish for limits.drain_timeout_ms; then shuts the
+ * rest down, as nginx's worker_shutdown_timeout does, and runs the loop on (FORCE_CLOSE_MS at
+ * most) while libh2o closes them.
+ */
 static void worker_drain(struct gw_worker *w)
 {
 	struct gw_server *srv = w->srv;
-	uint64_t deadline = gw_now_ms() + DRAIN_MS;
+	uint32_t drain_ms = w->set->cfg->limits.drain_timeout_ms;
+	uint64_t deadline = gw_now_ms() + drain_ms;
 	struct gw_tstate *st;
 	size_t i;
 
@@ -481,8 +534,19 @@ static void worker_drain(struct gw_worker *w)
 		}
 	}
 	h2o_context_request_shutdown(&w->ctx);
-	while (!ctx_idle(&w->ctx) && gw_now_ms() < deadline)
+	while (!worker_idle(w) && gw_now_ms() < deadline)
 		h2o_evloop_run(w->loop, 100);
+	if (!worker_idle(w)) {
+		log_warn("gateway worker %u: %u connections still open after %u ms of draining; "
+			 "closing them (%zu sockets shut down)", w->idx, w->conns, drain_ms,
+			 shutdown_all(w));
+		deadline = gw_now_ms() + FORCE_CLOSE_MS;
+		/* Again on each turn: a retry may have opened a new upstream connection. */
+		while (!worker_idle(w) && gw_now_ms() < deadline) {
+			h2o_evloop_run(w->loop, 100);
+			shutdown_all(w);
+		}
+	}
 	pthread_mutex_lock(&srv->lock);
 	for (st = srv->tstates; st; st = st->next)
 		gw_upcall_drain_idle(st, w->slot);
@@ -528,6 +592,7 @@ static void *worker_main(void *arg)
 	start_epoll_park(w);
 	h2o_context_init(&w->ctx, w->loop, &set->gc);
 	w->tmo.loop = w->loop;
+	h2o_linklist_init_anchor(&w->clients);
 	h2o_multithread_register_receiver(w->ctx.queue, &w->rx, on_message);
 	for (i = 0; i < cfg->nlisteners; i++) {
 		int fd = open_listener(&cfg->listeners[i], &cfg->limits, err, sizeof(err));
@@ -561,7 +626,7 @@ static void *worker_main(void *arg)
 	/* libh2o's shutdown leaves a one-second timer of its own linked: let it fire. */
 	for (int i = 0; i < 30 && !h2o_linklist_is_empty(&w->ctx.one_sec_timeout._entries); i++)
 		h2o_evloop_run(w->loop, 100);
-	if (ctx_idle(&w->ctx) && h2o_linklist_is_empty(&w->ctx.one_sec_timeout._entries) &&
+	if (worker_idle(w) && h2o_linklist_is_empty(&w->ctx.one_sec_timeout._entries) &&
 	    h2o_linklist_is_empty(&w->ctx.zero_timeout._entries)) {
 		gw_worker_sync_config(w);
 		if (w->cur)
@@ -577,8 +642,30 @@ static void *worker_main(void *arg)
 		gw_evloop_destroy(w->loop);
 		gw_thread_release_caches();
 	} else {
-		log_warn("gateway worker %u: connections still open after %d ms; leaving them",
-			 w->idx, DRAIN_MS);
+		/*
+		 * Something did not close even when shut down. Its loop never runs again, so its
+		 * descriptors are closed here, but its memory (worker, context, loop, requests) is
+		 * kept for good: something may still point into it, and a bounded leak beats a
+		 * use after free. Nothing is sent to it any more (rx_gone).
+		 */
+		size_t nfd = gw_upcall_abandon_all();
+
+		while (!h2o_linklist_is_empty(&w->clients)) {
+			struct gw_client *cl = H2O_STRUCT_FROM_MEMBER(struct gw_client, link,
+								      w->clients.next);
+
+			close(h2o_socket_get_fd(cl->sock));
+			h2o_linklist_unlink(&cl->link);
+			nfd++;
+		}
+		pthread_mutex_lock(&w->srv->rx_lock);
+		w->rx_gone = true;
+		pthread_mutex_unlock(&w->srv->rx_lock);
+		w->abandoned = true;
+		log_error("gateway worker %u: connections still open %d ms after shutting them "
+			  "down; closed %zu descriptors and left the worker's memory allocated "
+			  "(%u workers so far)", w->idx, FORCE_CLOSE_MS, nfd,
+			  atomic_fetch_add(&abandoned_workers, 1) + 1);
 	}
 	gw_epoll_park_stop();
 	free(w->logbuf);
@@ -598,6 +685,15 @@ static void fallback_log(h2o_logger_t *self, h2o_req_t *req)
 static void set_free(struct gw_workerset *set)
 {
 	size_t i;
+
+	for (i = 0; i < set->n && set->w; i++)
+		if (set->w[i].abandoned) {
+			/* Its memory is kept, and so is its slot (metrics in flight count there). */
+			for (unsigned j = 0; j < set->n; j++)
+				if (!set->w[j].abandoned && set->w[j].srv)
+					set->srv->slots_used &= ~(1ULL << set->w[j].slot);
+			return;
+		}
 
 	for (i = 0; i < set->nssl; i++)
 		if (set->ssl[i])

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "gateway/runtime.h"
 
@@ -75,6 +77,54 @@ void gw_thread_release_caches(void)
 	r->cnt = 0;
 }
 
+/* ---- calls with a socket, per thread (the worker's drain shuts them down) ---- */
+
+static __thread h2o_linklist_t live_calls;
+
+static void live_add(struct gw_upcall *up)
+{
+	if (!live_calls.next)
+		h2o_linklist_init_anchor(&live_calls);
+	h2o_linklist_insert(&live_calls, &up->live);
+}
+
+static void live_del(struct gw_upcall *up)
+{
+	if (h2o_linklist_is_linked(&up->live))
+		h2o_linklist_unlink(&up->live);
+}
+
+size_t gw_upcall_shutdown_all(void)
+{
+	size_t n = 0;
+
+	if (!live_calls.next)
+		return 0;
+	for (h2o_linklist_t *l = live_calls.next; l != &live_calls; l = l->next) {
+		struct gw_upcall *up = H2O_STRUCT_FROM_MEMBER(struct gw_upcall, live, l);
+
+		shutdown(h2o_socket_get_fd(up->sock), SHUT_RDWR);
+		n++;
+	}
+	return n;
+}
+
+size_t gw_upcall_abandon_all(void)
+{
+	size_t n = 0;
+
+	if (!live_calls.next)
+		return 0;
+	while (!h2o_linklist_is_empty(&live_calls)) {
+		struct gw_upcall *up = H2O_STRUCT_FROM_MEMBER(struct gw_upcall, live, live_calls.next);
+
+		close(h2o_socket_get_fd(up->sock));
+		h2o_linklist_unlink(&up->live);
+		n++;
+	}
+	return n;
+}
+
 /* ---- idle pool ---- */
 
 static void idle_unlink(struct gw_idle_conn *ic)
@@ -115,6 +165,7 @@ static void idle_put(struct gw_upcall *up)
 	struct gw_tstate_slot *s = &up->st->slot[up->slot];
 	struct gw_idle_conn *ic;
 
+	live_del(up);
 	if (s->nidle >= up->max_idle || atomic_load(&up->st->retired) ||
 	    !(ic = calloc(1, sizeof(*ic)))) {
 		h2o_socket_close(up->sock);
@@ -193,6 +244,7 @@ static void close_sock(struct gw_upcall *up)
 {
 	timer_clear(up);
 	if (up->sock) {
+		live_del(up);
 		h2o_socket_close(up->sock);
 		up->sock = NULL;
 	}
@@ -495,6 +547,7 @@ void gw_upcall_start(struct gw_upcall *up)
 	up->got_bytes = false;
 	up->sock = idle_take(up);
 	if (up->sock) {
+		live_add(up);
 		up->reused = true;
 		send_request(up);
 		return;
@@ -508,6 +561,7 @@ void gw_upcall_start(struct gw_upcall *up)
 		timer_set(up, 0);
 		return;
 	}
+	live_add(up);
 	up->sock->data = up;
 	timer_set(up, up->connect_ms);
 }

@@ -222,8 +222,11 @@ static void wake_cb(struct cache_waiter *base)
 {
 	struct waiter *w = (struct waiter *)base;
 
-	/* Under the store lock, on the fetching request's thread: hop to the waiter's. */
-	if (gw_worker_post(w->worker, on_wake, w))
+	/* Under the store lock, on the fetching request's thread: hop to the waiter's. A worker
+	 * that is gone (-ESRCH) was given up with this request open: its memory stays. */
+	int err = gw_worker_post(w->worker, on_wake, w);
+
+	if (err && err != -ESRCH)
 		log_error("gateway: cache: cannot wake a waiting request (out of memory)");
 }
 
