@@ -280,8 +280,12 @@ struct xg_settings {
 	__u64 ct_timeout_udp_ns;
 	__u32 new_flow_rate;		/* conntrack inserts per second per CPU; 0: unlimited */
 	__u32 hash_seed;		/* seed of the flow hash: equal on every L4 node */
-	__u32 flags;
-	__u32 pad;
+	/* Userspace only (lbmap keeps them across settings writes): where the search for a free
+	 * service / backend id starts, one past the last id handed out. Ids go round, so an id
+	 * freed comes back only after all others were taken, and a connection-table entry naming
+	 * a removed id finds it unused (reselected) rather than a newcomer under that id. */
+	__u32 next_vip_id;
+	__u32 next_backend_id;
 };
 
 /* lb_cpu_state[0], per CPU: the insert-rate window. Datapath only. */

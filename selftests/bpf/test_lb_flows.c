@@ -191,13 +191,116 @@ TEST(services_change_under_established_flows)
 	lbt_mark(&t);
 	ASSERT_EQ(lbt_run(&t, &in, &out), XDP_PASS);
 	ASSERT_EQ(lbt_fate(&t), XG_R_PASS_NOT_VIP);
-	/* Re-created under the same id with another backend: the old entry moves to it. */
+	/* Re-created (under a new id) with another backend: the old entry moves to it. */
 	if (!ASSERT_OK(lbt_vip(&t, "http", VIP4, 80, 6, XG_ALGO_MAGLEV, XG_FWD_IPIP, 0, &exact)) ||
 	    !ASSERT_OK(lbt_backend(&t, exact, be_addrs[2], 1, NULL, &b2)))
 		goto out;
 	ASSERT_EQ(send_flow(&t, 1, 0x10), 2);
 	ASSERT_OK(lbmap_backend_get(t.m, b2, &be));
 out:
+	lbt_teardown(&t);
+}
+
+/*
+ * A service deleted and added again (renamed in one change) with its backends in another
+ * order: its established flows must be reselected, not follow whatever backend now holds the
+ * id their entry names.
+ */
+TEST(readded_service_reselects_its_flows)
+{
+	static const int order[] = { 2, 0, 1 };
+	uint32_t vip, ids[5], vip2, ids2[3];
+	struct lbt t;
+
+	if (!setup_service(&t, XG_ALGO_MAGLEV, 3, &vip, ids))
+		goto out;
+	for (int i = 0; i < NFLOWS; i++)
+		if (!ASSERT_GE(send_flow(&t, i, 0x02), 0))
+			goto out;
+	if (!ASSERT_OK(lbmap_vip_del(t.m, vip)) ||
+	    !ASSERT_OK(lbt_vip(&t, "site", VIP4, 80, 6, XG_ALGO_MAGLEV, XG_FWD_IPIP, 0, &vip2)))
+		goto out;
+	for (int b = 0; b < 3; b++)
+		if (!ASSERT_OK(lbt_backend(&t, vip2, be_addrs[order[b]], 1, NULL, &ids2[b])))
+			goto out;
+	ASSERT_NE(vip2, vip);
+	for (int b = 0; b < 3; b++)
+		for (int o = 0; o < 3; o++)
+			ASSERT_NE(ids2[b], ids[o]);
+	lbt_mark(&t);
+	for (int i = 0; i < NFLOWS; i++)
+		if (!ASSERT_GE(send_flow(&t, i, 0x10), 0))
+			goto out;
+	ASSERT_EQ(lbt_delta(&t, XG_R_CT_RESELECT), NFLOWS);
+	ASSERT_EQ(lbt_delta(&t, XG_R_CT_HIT), 0);
+out:
+	lbt_teardown(&t);
+}
+
+/* A backend replaced by another in one change: the new one does not inherit the old one's flows. */
+TEST(replaced_backend_does_not_inherit_flows)
+{
+	static int first[NFLOWS];
+	uint32_t vip, ids[5];
+	struct lbt t;
+	int on1 = 0;
+
+	if (!setup_service(&t, XG_ALGO_MAGLEV, 3, &vip, ids))
+		goto out;
+	for (int i = 0; i < NFLOWS; i++) {
+		first[i] = send_flow(&t, i, 0x02);
+		on1 += first[i] == 1;
+	}
+	if (!ASSERT_GT(on1, 0) || !ASSERT_OK(lbmap_backend_del(t.m, ids[1])) ||
+	    !ASSERT_OK(lbt_backend(&t, vip, be_addrs[3], 1, NULL, &ids[3])))
+		goto out;
+	ASSERT_NE(ids[3], ids[1]);
+	lbt_mark(&t);
+	for (int i = 0; i < NFLOWS; i++) {
+		int now = send_flow(&t, i, 0x10);
+
+		if (first[i] != 1 && !ASSERT_EQ(now, first[i]))
+			goto out;
+		if (first[i] == 1 && !ASSERT_GE(now, 0))
+			goto out;
+	}
+	ASSERT_EQ(lbt_delta(&t, XG_R_CT_RESELECT), on1);
+out:
+	lbt_teardown(&t);
+}
+
+/*
+ * Ids go round: a freed id comes back only after the others were taken, also through another
+ * handle on the same maps (gwd restarted on pinned maps) and a settings write.
+ */
+TEST(ids_not_reused_soon)
+{
+	uint32_t vip, ids[5], id, vid;
+	struct xg_settings set = { .hash_seed = 7 };
+	struct lbmap *m2 = NULL;
+	struct lbt t;
+
+	if (!setup_service(&t, XG_ALGO_MAGLEV, 3, &vip, ids))
+		goto out;
+	if (!ASSERT_OK(lbmap_backend_del(t.m, ids[2])) || !ASSERT_OK(lbmap_settings_set(t.m, &set)))
+		goto out;
+	m2 = lbmap_from_fds(t.m->fd);
+	if (!ASSERT_TRUE(m2 != NULL))
+		goto out;
+	ASSERT_OK(lbmap_backend_alloc_id(m2, &id));
+	ASSERT_EQ(id, ids[2] + 1);
+	ASSERT_OK(lbmap_vip_del(m2, vip));
+	ASSERT_OK(lbmap_vip_alloc_id(m2, &vid));
+	ASSERT_EQ(vid, vip + 1);
+	/* Past the end the search starts over at the lowest free id. */
+	for (uint32_t i = 0; i < m2->max_backends; i++) {
+		if (!ASSERT_OK(lbmap_backend_alloc_id(m2, &id)))
+			goto out;
+		if (i == m2->max_backends - ids[2] - 2)
+			ASSERT_EQ(id, 0);
+	}
+out:
+	lbmap_close(m2);
 	lbt_teardown(&t);
 }
 

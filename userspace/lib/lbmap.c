@@ -267,19 +267,58 @@ static bool addr_valid(const struct xg_addr *a, uint8_t family)
 
 /* ---- services ---- */
 
+/*
+ * Ids are handed out round-robin: the search for a free id starts one past the last id handed
+ * out (lb_settings.next_vip_id / next_backend_id, so a gwd restarted on the pinned maps goes
+ * on from there). A lowest-free search gave a service deleted and added again (or a backend
+ * replaced by another) the ids just freed, and the established flows whose entries name them
+ * followed the newcomer without being reselected.
+ */
+static uint32_t id_cursor(struct lbmap *m, bool vip)
+{
+	struct xg_settings s;
+
+	if (lbmap_settings_get(m, &s))
+		return 0;
+	return vip ? s.next_vip_id : s.next_backend_id;
+}
+
+static int id_cursor_set(struct lbmap *m, bool vip, uint32_t next)
+{
+	struct xg_settings s;
+	uint32_t zero = 0;
+	int err;
+
+	if (m->readonly)
+		return 0;
+	err = lbmap_settings_get(m, &s);
+	if (err)
+		return err;
+	if (vip)
+		s.next_vip_id = next;
+	else
+		s.next_backend_id = next;
+	return map_put(m, LBMAP_SETTINGS, &zero, &s);
+}
+
 int lbmap_vip_alloc_id(struct lbmap *m, uint32_t *id)
 {
 	struct xg_vip_info *all = vips_read(m);
+	uint32_t start = id_cursor(m, true) % m->max_vips;
 	int err = -ENOSPC;
 
 	if (!all)
 		return -errno;
-	for (uint32_t i = 0; i < m->max_vips; i++)
+	for (uint32_t k = 0; k < m->max_vips; k++) {
+		uint32_t i = (start + k) % m->max_vips;
+
 		if (!all[i].in_use) {
-			*id = i;
-			err = 0;
+			err = id_cursor_set(m, true, (i + 1) % m->max_vips);
+			if (!err)
+				*id = i;
 			break;
 		}
+	}
 	free(all);
 	return err;
 }
@@ -556,16 +595,21 @@ static bool takes_new(const struct xg_backend *be)
 int lbmap_backend_alloc_id(struct lbmap *m, uint32_t *id)
 {
 	struct xg_backend *all = backends_read(m);
+	uint32_t start = id_cursor(m, false) % m->max_backends;
 	int err = -ENOSPC;
 
 	if (!all)
 		return -errno;
-	for (uint32_t i = 0; i < m->max_backends; i++)
+	for (uint32_t k = 0; k < m->max_backends; k++) {
+		uint32_t i = (start + k) % m->max_backends;
+
 		if (!(all[i].flags & XG_BE_F_IN_USE)) {
-			*id = i;
-			err = 0;
+			err = id_cursor_set(m, false, (i + 1) % m->max_backends);
+			if (!err)
+				*id = i;
 			break;
 		}
+	}
 	free(all);
 	return err;
 }
@@ -1093,9 +1137,15 @@ int lbmap_settings_get(struct lbmap *m, struct xg_settings *s)
 
 int lbmap_settings_set(struct lbmap *m, const struct xg_settings *s)
 {
+	struct xg_settings val = *s, cur;
 	uint32_t zero = 0;
 
-	return map_put(m, LBMAP_SETTINGS, &zero, s);
+	/* the id cursors are lbmap's, not the caller's: kept */
+	if (lbmap_settings_get(m, &cur) == 0) {
+		val.next_vip_id = cur.next_vip_id;
+		val.next_backend_id = cur.next_backend_id;
+	}
+	return map_put(m, LBMAP_SETTINGS, &zero, &val);
 }
 
 /* ---- statistics ---- */

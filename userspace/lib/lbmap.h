@@ -68,7 +68,11 @@ void lbmap_close(struct lbmap *m);
 
 /* ---- services ---- */
 
-/* The lowest service id not in use, in *id; -ENOSPC when all max_vips are taken. */
+/*
+ * A service id not in use, in *id: the first free one from one past the last id handed out
+ * (round-robin, remembered in lb_settings; ids are reserved by that, not by the write); -ENOSPC
+ * when all max_vips are taken.
+ */
 int lbmap_vip_alloc_id(struct lbmap *m, uint32_t *id);
 
 /*
@@ -114,7 +118,7 @@ int lbmap_vip_foreach(struct lbmap *m, lbmap_vip_cb cb, void *ctx);
 
 /* ---- backends ---- */
 
-/* The lowest backend id not in use, in *id; -ENOSPC when all are taken. */
+/* A backend id not in use, round-robin as lbmap_vip_alloc_id; -ENOSPC when all are taken. */
 int lbmap_backend_alloc_id(struct lbmap *m, uint32_t *id);
 
 /*
