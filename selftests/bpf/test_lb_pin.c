@@ -74,10 +74,10 @@ TEST(pinned_maps_and_links_survive_reload)
 	struct lbmap *ro = NULL;
 	struct xg_vip_key key = { .port = htons(80), .proto = 6, .family = XG_AF_INET };
 	struct xg_vip vip = { .algo = XG_ALGO_MAGLEV };
-	struct xg_backend be = { .family = XG_AF_INET, .weight = 1 };
+	struct xg_backend be = { .family = XG_AF_INET, .weight = 1 }, tmp;
 	struct xg_flow_stats st;
 	char path[256];
-	uint32_t id, bid;
+	uint32_t id, bid, fid;
 	int n = 0;
 
 	if (!sandbox())
@@ -90,6 +90,13 @@ TEST(pinned_maps_and_links_survive_reload)
 	be.addr.v4 = inet_addr("198.19.0.1");
 	if (!ASSERT_OK(lbmap_vip_set(lb_maps(lb1), 3, "web", &key, &vip)) ||
 	    !ASSERT_OK(lbmap_backend_set(lb_maps(lb1), 7, (be.vip_id = 3, &be))))
+		goto out;
+	/* a backend comes and goes: its id is not handed out again after the reload */
+	tmp = be;
+	tmp.addr.v4 = inet_addr("198.19.0.2");
+	if (!ASSERT_OK(lbmap_backend_alloc_id(lb_maps(lb1), &fid)) ||
+	    !ASSERT_OK(lbmap_backend_set(lb_maps(lb1), fid, &tmp)) ||
+	    !ASSERT_OK(lbmap_backend_del(lb_maps(lb1), fid)))
 		goto out;
 	if (!ASSERT_OK(lb_attach(lb1, "xgp0", LB_XDP_GENERIC)))
 		goto out;
@@ -141,6 +148,8 @@ TEST(pinned_maps_and_links_survive_reload)
 	ASSERT_OK(lbmap_vip_find(lb_maps(lb2), "web", &id));
 	ASSERT_OK(lbmap_backend_find(lb_maps(lb2), 3, &be.addr, XG_AF_INET, &bid));
 	ASSERT_EQ(bid, 7);
+	ASSERT_OK(lbmap_backend_alloc_id(lb_maps(lb2), &bid));
+	ASSERT_EQ(bid, fid + 1);
 	ASSERT_OK(lbmap_stats_vip(lb_maps(lb2), 3, &st));
 	ASSERT_EQ(st.packets, 1);
 	/* and attaching again switches the pinned link to the new program */
