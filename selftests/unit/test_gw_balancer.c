@@ -144,9 +144,9 @@ TEST(panic_threshold)
 	atomic_store(&st[3]->down, 1);
 	ASSERT_TRUE(gw_upstream_panic(u, now++));
 out:
+	gw_config_put(cfg);	/* first: freeing it drops its references to the states */
 	for (int i = 0; i < 5; i++)
 		free(st[i]);
-	gw_config_put(cfg);
 }
 
 /* max_conns: a target gives out at most the cap of slots, even to threads racing for them. */
@@ -217,6 +217,6 @@ TEST(max_conns_cap)
 	ASSERT_EQ(total, 3);
 	ASSERT_EQ(atomic_load(&st->conns), 3);
 out:
+	gw_config_put(cfg);	/* first: freeing it drops its references to the state */
 	free(st);
-	gw_config_put(cfg);
 }

@@ -853,6 +853,8 @@ static void config_free(struct gw_config *cfg)
 		struct gw_upstream *u = &cfg->upstreams[i];
 
 		gw_balancer_free(u);
+		for (j = 0; u->targets && j < u->ntargets; j++)
+			gw_tstate_put(u->targets[j].st);
 		free(u->targets);
 		free(u->name);
 		free(u->hash_key);

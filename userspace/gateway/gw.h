@@ -80,6 +80,9 @@ enum gw_hash_on { GW_HASH_IP, GW_HASH_HEADER, GW_HASH_COOKIE };
 
 struct gw_tstate;
 
+/* Drops a config's reference to a target's runtime state (config_free). */
+void gw_tstate_put(struct gw_tstate *st);
+
 struct gw_target {
 	char addr[GW_ADDRLEN];	/* canonical ADDR:PORT, the key in its upstream */
 	struct sockaddr_storage sa;
@@ -276,6 +279,9 @@ struct gw_tstate {
 	atomic_uint fails;	/* consecutive passive failures */
 	atomic_uint_least64_t ejected_until;	/* gw_now_ms() */
 	atomic_int retired;	/* no longer in the current config */
+	/* 1 for the server's registry + 1 per config whose targets point here (config_free drops
+	 * it): freed at 0, once retired, unreferenced and without pooled connections */
+	atomic_uint refs;
 	atomic_uint conns;	/* calls in progress over all workers (gw_target_conn_take) */
 	/* circuit breaker (breaker.c); state persists across config versions */
 	atomic_int cb_state;	/* enum gw_breaker_state */

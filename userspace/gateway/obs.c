@@ -457,6 +457,16 @@ void gw_metrics_write(struct gw_server *srv, FILE *out)
 			     "xdpgw_gateway_connection_limit_total %llu\n",
 			(unsigned long long)open, (unsigned long long)limited);
 	}
+	{
+		unsigned long long nst = 0;
+
+		for (const struct gw_tstate *st = gw_server_tstates(srv); st; st = st->next)
+			nst++;
+		fprintf(out, "# HELP xdpgw_gateway_target_states Per-target runtime states held: the "
+			     "current config's targets and removed ones still referenced.\n"
+			     "# TYPE xdpgw_gateway_target_states gauge\n"
+			     "xdpgw_gateway_target_states %llu\n", nst);
+	}
 	fputs("# HELP xdpgw_gateway_requests_total Requests by route and status class.\n"
 	      "# TYPE xdpgw_gateway_requests_total counter\n", out);
 	for (i = 0; i < n; i++)

@@ -93,6 +93,7 @@ static struct gw_tstate *tstate_get(struct gw_server *srv, const char *upstream,
 	if (!st)
 		return NULL;
 	memset(st, 0, sizeof(*st));
+	atomic_init(&st->refs, 1);	/* the registry's */
 	snprintf(st->key, sizeof(st->key), "%s", key);
 	snprintf(st->upstream, sizeof(st->upstream), "%s", upstream);
 	snprintf(st->addr, sizeof(st->addr), "%s", t->addr);
@@ -101,6 +102,51 @@ static struct gw_tstate *tstate_get(struct gw_server *srv, const char *upstream,
 	st->next = srv->tstates;
 	srv->tstates = st;
 	return st;
+}
+
+void gw_tstate_put(struct gw_tstate *st)
+{
+	if (st && atomic_fetch_sub(&st->refs, 1) == 1)
+		free(st);
+}
+
+/* No worker holds a pooled connection to it, and nothing is in flight. */
+static bool tstate_quiet(struct gw_tstate *st)
+{
+	if (atomic_load(&st->conns) || __atomic_load_n(&st->hc_busy, __ATOMIC_ACQUIRE))
+		return false;
+	for (size_t i = 0; i < GW_MAX_SLOTS; i++)
+		if (__atomic_load_n(&st->slot[i].idle, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(&st->slot[i].inflight, __ATOMIC_RELAXED))
+			return false;
+	return true;
+}
+
+/*
+ * Frees (under srv->lock) the state of targets that left the config once no config points to
+ * them any more (no request, retry, health check or config version can reach them) and no
+ * worker pools a connection to them; each is about 8.5 KiB, so churning target addresses does
+ * not grow the registry. Its counters, health and breaker state go with it: a target added
+ * again later starts afresh (as a new target). Returns how many were freed.
+ */
+static size_t tstate_sweep(struct gw_server *srv)
+{
+	struct gw_tstate **pp = &srv->tstates, *st;
+	size_t n = 0;
+	unsigned one;
+
+	while ((st = *pp)) {
+		one = 1;
+		if (atomic_load(&st->retired) && atomic_load(&st->refs) == 1 && tstate_quiet(st) &&
+		    atomic_compare_exchange_strong(&st->refs, &one, 0)) {
+			*pp = st->next;
+			free(st);
+			n++;
+			continue;
+		}
+		pp = &st->next;
+	}
+	return n;
 }
 
 static struct gw_ustate *ustate_get(struct gw_server *srv, const char *name)
@@ -193,8 +239,11 @@ static int bind_config(struct gw_server *srv, struct gw_config *cfg)
 		if (!cfg->bound && !(u->us = ustate_get(srv, u->name)))
 			return -ENOMEM;
 		for (j = 0; j < u->ntargets; j++) {
-			if (!cfg->bound && !(u->targets[j].st = tstate_get(srv, u->name, &u->targets[j])))
-				return -ENOMEM;
+			if (!cfg->bound) {
+				if (!(u->targets[j].st = tstate_get(srv, u->name, &u->targets[j])))
+					return -ENOMEM;
+				atomic_fetch_add(&u->targets[j].st->refs, 1);	/* cfg's */
+			}
 			atomic_store(&u->targets[j].st->retired, 0);
 		}
 	}
@@ -213,6 +262,7 @@ static int bind_config(struct gw_server *srv, struct gw_config *cfg)
 		else if (!m->retired_ms)
 			m->retired_ms = gw_now_ms();
 	}
+	tstate_sweep(srv);
 	return 0;
 }
 
@@ -446,11 +496,12 @@ static void housekeeping(struct gw_worker *w)
 
 	gw_worker_sync_config(w);
 	gw_log_flush(w);
-	/* Pooled connections to targets that left the config. */
+	/* Pooled connections to targets that left the config; then their state, once unused. */
 	pthread_mutex_lock(&srv->lock);
 	for (st = srv->tstates; st; st = st->next)
 		if (atomic_load(&st->retired) && st->slot[w->slot].idle)
 			gw_upcall_drain_idle(st, w->slot);
+	tstate_sweep(srv);
 	pthread_mutex_unlock(&srv->lock);
 }
 
@@ -952,9 +1003,10 @@ void gw_server_stop(struct gw_server *srv)
 	for (struct gw_workerset *s = srv->retiring; s; s = s->next)
 		set_stop(s);
 	reap(srv, true);
+	/* Configs that outlive the server (the caller's) keep theirs until they are freed. */
 	while ((st = srv->tstates)) {
 		srv->tstates = st->next;
-		free(st);
+		gw_tstate_put(st);
 	}
 	while (srv->ustates) {
 		struct gw_ustate *us = srv->ustates;
