@@ -173,21 +173,24 @@ static int upstream_show(int argc, char **argv)
 	print_start();
 	open_json_array(NULL);
 	if (!print_is_json())
-		print_text("%-16s %-5s %-24s %6s %-9s %8s\n", "POOL", "ALGO", "TARGET", "WEIGHT",
-			   "STATE", "INFLIGHT");
+		print_text("%-16s %-5s %-24s %6s %-9s %8s %8s\n", "POOL", "ALGO", "TARGET", "WEIGHT",
+			   "STATE", "INFLIGHT", "MAXCONN");
 	json_array_foreach(arr, i, u) {
 		const char *name = json_string_value(json_object_get(u, "name")) ?: "";
 		const char *algo = json_string_value(json_object_get(u, "algorithm")) ?: "rr";
 		json_t *targets = json_object_get(u, "targets"), *t;
+		json_t *mc = json_object_get(u, "max_conns");
+		long long max_conns = mc ? json_integer_value(mc) : 1024;
+		char cap[24] = "-";	/* 0: no cap */
 
 		if (argc == 1 && strcmp(argv[0], name))
 			continue;
 		open_json_object(NULL);
 		print_string(PRINT_JSON, "name", NULL, name);
 		print_string(PRINT_JSON, "algorithm", NULL, algo);
-		print_int(PRINT_JSON, "max_conns", NULL,
-			  json_object_get(u, "max_conns") ?
-			  json_integer_value(json_object_get(u, "max_conns")) : 1024);
+		print_int(PRINT_JSON, "max_conns", NULL, max_conns);
+		if (max_conns)
+			snprintf(cap, sizeof(cap), "%lld", max_conns);
 		open_json_array("targets");
 		if (!json_array_size(targets) && !print_is_json())
 			print_text("%-16s %-5s %-24s\n", name, algo, "-");
@@ -215,8 +218,8 @@ static int upstream_show(int argc, char **argv)
 				print_bool(PRINT_JSON, "panic", NULL, true);
 			close_json_object();
 			if (!print_is_json())
-				print_text("%-16s %-5s %-24s %6lld %-9s %8lld\n", name, algo, addr, w,
-					   state, inflight);
+				print_text("%-16s %-5s %-24s %6lld %-9s %8lld %8s\n", name, algo, addr,
+					   w, state, inflight, cap);
 		}
 		close_json_array();
 		close_json_object();

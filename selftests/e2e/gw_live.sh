@@ -27,7 +27,7 @@ check upstream_add_new_pool gctl upstream add pb 127.0.0.1:9002 weight 50
 check route_add gctl route add two /two upstream pb strip-prefix host two.test
 check_eq route_served "$(gcurl -H 'Host: two.test' http://127.0.0.1:8080/two/x | name)" "b"
 check_eq route_show "$(gctl route show two | tail -1 | tr -s ' ')" "two two.test /two prefix * pb strip"
-check_eq upstream_show "$(gctl upstream show pb | tail -1 | tr -s ' ')" "pb rr 127.0.0.1:9002 50 up 0"
+check_eq upstream_show "$(gctl upstream show pb | tail -1 | tr -s ' ')" "pb rr 127.0.0.1:9002 50 up 0 1024"
 gen=$(nsx g curl -s --unix-socket "$GW_TMP/gwd.sock" http://x/v1/status | python3 -c "import json,sys; print(json.load(sys.stdin)['generation'])")
 err=$(gctl route add bad /bad upstream nope 2>&1)
 check_eq bad_upstream_refused "$err" 'Error: gateway.routes[bad].upstream: unknown upstream "nope"'
@@ -36,7 +36,7 @@ check_eq bad_target_refused "$err" 'Error: gateway.upstreams[pb].targets[backend
 gen2=$(nsx g curl -s --unix-socket "$GW_TMP/gwd.sock" http://x/v1/status | python3 -c "import json,sys; print(json.load(sys.stdin)['generation'])")
 check_eq refused_changes_nothing "$gen2" "$gen"
 check upstream_set_weight gctl upstream set pb 127.0.0.1:9002 weight 0
-check_eq upstream_drained "$(gctl upstream show pb | tail -1 | tr -s ' ')" "pb rr 127.0.0.1:9002 0 drained 0"
+check_eq upstream_drained "$(gctl upstream show pb | tail -1 | tr -s ' ')" "pb rr 127.0.0.1:9002 0 drained 0 1024"
 check_eq drained_503 "$(gcurl -H 'Host: two.test' http://127.0.0.1:8080/two/x)" '{"error":{"status":503,"code":"no_healthy_upstream","message":"no healthy target in the route'"'"'s upstream"}}'
 err=$(gctl upstream del pb 2>&1)
 check_eq pool_in_use_refused "$err" 'Error: gateway.routes[two].upstream: unknown upstream "pb"'
@@ -56,6 +56,9 @@ err=$(nsx g curl -s --unix-socket "$GW_TMP/gwd.sock" -X PATCH -d '{"max_conns":-
 check max_conns_api_refused sh -c "echo '$err' | grep -qF 'gateway.upstreams[pb].max_conns: -1 is out of range 0-1000000'"
 gen2=$(nsx g curl -s --unix-socket "$GW_TMP/gwd.sock" http://x/v1/status | python3 -c "import json,sys; print(json.load(sys.stdin)['generation'])")
 check_eq max_conns_refused_changes_nothing "$gen2 $(mc)" "$gen 7"
+check_eq max_conns_text "$(gctl upstream show pb | awk 'NR > 1 { print $7 }' | sort -u)" "7"
+check upstream_set_no_cap gctl upstream set pb max_conns 0
+check_eq max_conns_text_no_cap "$(gctl upstream show pb | awk 'NR > 1 { print $7 }' | sort -u)" "-"
 check route_del gctl route del two
 check_eq route_gone "$(gcurl -o /dev/null -w '%{http_code}' -H 'Host: two.test' http://127.0.0.1:8080/two/x)" "404"
 
