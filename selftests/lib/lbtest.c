@@ -8,7 +8,6 @@
 #include <ftw.h>
 #include <linux/bpf.h>
 #include <linux/magic.h>
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -125,11 +124,7 @@ bool lbt_sandbox(const char *name, char *dir, size_t len)
 {
 	struct statfs fs;
 
-	if (geteuid() != 0) {
-		test_skip("needs root");
-		return false;
-	}
-	if (!ASSERT_OK(unshare(CLONE_NEWNET) ? -errno : 0))
+	if (!test_own_netns())
 		return false;
 	if (statfs("/sys/fs/bpf", &fs) || fs.f_type != BPF_FS_MAGIC)
 		if (!ASSERT_OK(mount("bpf", "/sys/fs/bpf", "bpf", 0, NULL) ? -errno : 0))

@@ -2,9 +2,12 @@
 /* The C test harness: runs registered tests in order and prints one result line per test. */
 #include "test.h"
 
+#include <errno.h>
 #include <libgen.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static struct test_case *tests_head, **tests_tail = &tests_head;
 static const char *suite = "test";
@@ -52,6 +55,15 @@ void test_skip(const char *fmt, ...)
 	printf("\n");
 	fflush(stdout);
 	current_skipped = true;
+}
+
+bool test_own_netns(void)
+{
+	if (geteuid() != 0) {
+		test_skip("needs root");
+		return false;
+	}
+	return ASSERT_OK(unshare(CLONE_NEWNET) ? -errno : 0);
 }
 
 bool test_failed(void)

@@ -27,6 +27,9 @@ void test_fail_at(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool test_failed(void);
+/* Moves the test into a network namespace of its own: false (skipped or failed) when it cannot,
+ * a skip when not root. */
+bool test_own_netns(void);
 /* Hex dump of two buffers side by side for a mismatch report, to stderr. */
 void test_hexdiff(const void *got, size_t got_len, const void *want, size_t want_len);
 

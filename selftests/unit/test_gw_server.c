@@ -4,8 +4,6 @@
  * set and its worker slots (per-worker idle-connection pools and counters) as they were.
  * Runs in a network namespace of its own (unshare), listeners on its loopback.
  */
-#include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,11 +32,7 @@ TEST(failed_restart_keeps_worker_slots)
 	char err[512] = "";
 	uint64_t before;
 
-	if (geteuid() != 0) {
-		test_skip("needs root");
-		return;
-	}
-	if (!ASSERT_OK(unshare(CLONE_NEWNET) ? -errno : 0))
+	if (!test_own_netns())
 		return;
 	a = compile("{\"workers\":2," LISTEN "}");
 	/* Needs a new worker set (access_log is part of the server), which can not start. */
@@ -95,11 +89,7 @@ TEST(worker_sets_leave_no_epoll_fds)
 	char err[512] = "";
 	int before;
 
-	if (geteuid() != 0) {
-		test_skip("needs root");
-		return;
-	}
-	if (!ASSERT_OK(unshare(CLONE_NEWNET) ? -errno : 0))
+	if (!test_own_netns())
 		return;
 	a = compile("{\"workers\":2," LISTEN "}");
 	b = compile("{\"workers\":3," LISTEN "}");
