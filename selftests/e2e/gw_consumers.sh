@@ -9,8 +9,7 @@
 . "$(dirname "$0")/../lib/gw.sh"
 t_init gw_consumers
 need_root consumers
-GWD=${ASAN_GWD:-$BUILD/asan/gwd}
-[ -x "$GWD" ] || GWD=$BUILD/gwd
+prefer_asan_gwd
 
 gw_ns || { t_fail setup "namespace"; exit 1; }
 gw_upstream a 9001 || t_fail setup "upstream a"

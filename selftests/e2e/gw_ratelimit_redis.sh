@@ -73,8 +73,7 @@ Y
 conf 8080 >"$GW_TMP/gw1.yaml"
 conf 8081 >"$GW_TMP/gw2.yaml"
 # Two gwd instances (the ASan build: the Redis path runs under the sanitizers).
-GWD=${ASAN_GWD:-$BUILD/asan/gwd}
-[ -x "$GWD" ] || GWD=$BUILD/gwd
+prefer_asan_gwd
 for i in 1 2; do
 	bg_start g "$GW_TMP/gwd$i.log" "$GWD" --config "$GW_TMP/gw$i.yaml" --state-dir "$GW_TMP/state$i" \
 		--socket "$GW_TMP/gwd$i.sock" --bpffs "$(bpffs_dir "gwd$i")" --foreground

@@ -11,11 +11,7 @@
 . "$(dirname "$0")/../lib/gw.sh"
 t_init gwd_leaks
 need_root leaks
-GWD=${ASAN_GWD:-$BUILD/asan/gwd}
-if [ ! -x "$GWD" ]; then
-	echo "skip gwd_leaks/all: no ASan build ($GWD): make asan"
-	exit 0
-fi
+need_asan_gwd gwd_leaks
 CYCLES=${LEAK_CYCLES:-3}
 
 gw_ns || { t_fail setup "namespace"; exit 1; }

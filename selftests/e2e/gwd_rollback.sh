@@ -10,11 +10,7 @@
 . "$(dirname "$0")/../lib/gw.sh"
 t_init gwd_rollback
 need_root rollback
-GWD=${ASAN_GWD:-$BUILD/asan/gwd}
-if [ ! -x "$GWD" ]; then
-	echo "skip gwd_rollback/all: no ASan build ($GWD): make asan"
-	exit 0
-fi
+need_asan_gwd gwd_rollback
 
 gw_ns || { t_fail setup "namespace"; exit 1; }
 nsx g ip link add xgr0 type veth peer name xgr1 && nsx g ip link set xgr0 up &&

@@ -18,7 +18,7 @@ t_init health_l4
 need_root health_l4
 
 # The sanitizer builds (make test-e2e builds them) catch memory errors of the checker's paths.
-[ -x "$BUILD/asan/gwd" ] && GWD=$BUILD/asan/gwd
+prefer_asan_gwd
 [ -x "$BUILD/asan/gwctl" ] && GWCTL=$BUILD/asan/gwctl
 UPSTREAM=$BUILD/tools/upstream
 need_tool "$UPSTREAM"

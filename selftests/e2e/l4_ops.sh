@@ -14,7 +14,7 @@ t_init l4_ops
 need_root l4_ops
 
 # The sanitizer builds (make test-e2e builds them) catch memory errors of the paths used here.
-[ -x "$BUILD/asan/gwd" ] && GWD=$BUILD/asan/gwd
+prefer_asan_gwd
 [ -x "$BUILD/asan/gwctl" ] && GWCTL=$BUILD/asan/gwctl
 TCPNAME=$BUILD/tools/tcpname
 need_tool "$TCPNAME"

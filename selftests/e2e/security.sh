@@ -11,8 +11,7 @@
 . "$(dirname "$0")/../lib/gw.sh"
 t_init security
 need_root security
-GWD=${ASAN_GWD:-$BUILD/asan/gwd}
-[ -x "$GWD" ] || GWD=$BUILD/gwd
+prefer_asan_gwd
 
 gw_ns || { t_fail setup "namespace"; exit 1; }
 nsx g ip link add xgs0 type veth peer name xgs1 && nsx g ip link set xgs0 up &&

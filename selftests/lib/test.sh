@@ -58,6 +58,20 @@ need_tool() {
 	[ -x "$1" ] || { t_fail setup "$1 missing (make tools)"; exit 1; }
 }
 
+# prefer_asan_gwd: GWD is the ASan+UBSan gwd (ASAN_GWD, else build/asan/gwd) when it is built,
+# so the suite also catches memory errors; else it stays the release one.
+prefer_asan_gwd() {
+	local asan=${ASAN_GWD:-$BUILD/asan/gwd}
+
+	if [ -x "$asan" ]; then GWD=$asan; fi
+}
+
+# need_asan_gwd SUITE: GWD is the ASan+UBSan gwd; without one the suite is skipped.
+need_asan_gwd() {
+	GWD=${ASAN_GWD:-$BUILD/asan/gwd}
+	[ -x "$GWD" ] || { echo "skip $1/all: no ASan build ($GWD): make asan"; exit 0; }
+}
+
 t_done() {
 	[ "$T_FAILED" -eq 0 ]
 }
